@@ -1,0 +1,42 @@
+"""System checks: wrong settings and unsafe managers fail at startup, with the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.checks import Error, Warning, register
+
+from .conf import validate_settings
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    return [
+        Error(message, hint="See the settings reference in the conditional_api README.", id="conditional_api.E001")
+        for message in validate_settings()
+    ]
+
+
+@register()
+def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """A versioned model whose default manager's QuerySet does not bump on bulk writes serves stale data."""
+    from .models import VersionedModel, VersionedQuerySet
+
+    problems = []
+    for model in apps.get_models():
+        if not issubclass(model, VersionedModel):
+            continue
+        queryset_class = type(model._default_manager.get_queryset())
+        if not issubclass(queryset_class, VersionedQuerySet):
+            problems.append(
+                Warning(
+                    f"{model._meta.label}'s default manager returns {queryset_class.__qualname__}, "
+                    "whose update() and bulk_update() do not bump version and updated_at.",
+                    hint="Build the manager on conditional_api.models.VersionedQuerySet, e.g. "
+                    "VersionedManager.from_queryset(YourQuerySet) with YourQuerySet(VersionedQuerySet).",
+                    obj=model,
+                    id="conditional_api.W001",
+                )
+            )
+    return problems

@@ -1,0 +1,60 @@
+"""The database clock, as SQL expressions.
+
+``updated_at`` is set by the database, never by the app server, so that app
+servers with skewed clocks agree. It also moves to a new whole second on every
+write of a row: HTTP dates have one-second resolution (RFC 9110 §5.6.7), and a
+client holding ``Last-Modified: 10:00:00`` must not get a 304 after a second
+write within 10:00:00 (§8.8.2.2). The price is that a row written several
+times in one second runs ahead of the wall clock by that many seconds; the
+response layer never sends a Last-Modified later than its own clock (§8.8.2.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import NotSupportedError
+from django.db.models import DateTimeField, F, Func
+from django.db.models.functions import Greatest, Now
+
+__all__ = ["DatabaseNow", "NextSecond", "next_write_time"]
+
+
+class DatabaseNow(Now):
+    """The database's current time, to the microsecond on every supported backend."""
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        # Django's Now() gives milliseconds on SQLite; pad to the six digits
+        # that Django itself writes, so stored values compare as text.
+        return self.as_sql(
+            compiler, connection, template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f000', 'NOW')", **extra_context
+        )
+
+
+class NextSecond(Func):
+    """The start of the whole second after a timestamp."""
+
+    output_field = DateTimeField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="(DATE_TRUNC('second', %(expressions)s) + INTERVAL '1 second')", **extra_context
+        )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%S', %(expressions)s, '+1 seconds')",
+            **extra_context,
+        )
+
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        if "template" not in extra_context:
+            raise NotSupportedError(
+                f"conditional_api keeps updated_at on PostgreSQL and SQLite; {connection.vendor} is not supported."
+            )
+        return super().as_sql(compiler, connection, **extra_context)
+
+
+def next_write_time(field_name: str) -> Greatest:
+    """The value a write gives ``field_name``: now, or the next second if now is not past it."""
+    return Greatest(DatabaseNow(), NextSecond(F(field_name)), output_field=DateTimeField())

@@ -1,0 +1,209 @@
+"""The ``CONDITIONAL_API`` setting: defaults, user overrides and per-view lookup.
+
+Everything is configured from one namespaced setting::
+
+    CONDITIONAL_API = {
+        "RELEASE": "2026.11.1",
+        "DEFAULTS": {"cache_control": "no-cache"},
+        "VIEWS": {
+            "article-detail": {"strategy": "version", "require_precondition": True},
+            "author": {"strategy": "updated_at"},
+        },
+    }
+
+A view's options are merged, later winning: the built-in defaults, ``DEFAULTS``,
+then every ``VIEWS`` entry that names the view (dotted view path, DRF basename,
+URL name, ``<basename>.<action>``), then what the code passes explicitly
+(decorator arguments, a DRF view's ``conditional_options``), as DRF does with
+its class attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from .validators import ValidatorStrategy
+
+__all__ = ["ViewOptions", "api_settings", "view_options", "validate_settings"]
+
+SETTING_NAME = "CONDITIONAL_API"
+
+#: What each view gets unless the settings or the code say otherwise.
+VIEW_DEFAULTS: dict[str, Any] = {
+    "strategy": "version",
+    "require_precondition": False,
+    "cache_control": "no-cache",
+    "query_params": "__all__",
+    "vary": (),
+}
+
+TOP_LEVEL_DEFAULTS: dict[str, Any] = {
+    "RELEASE": "",
+    "DEFAULTS": {},
+    "VIEWS": {},
+    # Renderer formats answered without validators: the browsable API's HTML
+    # embeds the user and a CSRF token, so its bytes are not a function of
+    # the row's version.
+    "SKIP_FORMATS": ("api",),
+}
+
+STRATEGY_ALIASES = {
+    "version": "conditional_api.validators.VersionStrategy",
+    "updated_at": "conditional_api.validators.UpdatedAtStrategy",
+    "content": "conditional_api.validators.ContentStrategy",
+}
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """The resolved options of one view, as the request flow uses them."""
+
+    strategy: ValidatorStrategy
+    require_precondition: bool
+    cache_control: str | None
+    query_params: frozenset[str] | None  # None: every query parameter
+    vary: tuple[str, ...]
+
+
+class _Settings:
+    """Read ``settings.CONDITIONAL_API`` lazily, reloaded on ``setting_changed``."""
+
+    def _user(self) -> Mapping[str, Any]:
+        return getattr(settings, SETTING_NAME, {}) or {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in TOP_LEVEL_DEFAULTS:
+            raise AttributeError(f"Invalid {SETTING_NAME} key: {name!r}")
+        return self._user().get(name, TOP_LEVEL_DEFAULTS[name])
+
+    @property
+    def release(self) -> str:
+        return str(self.RELEASE)
+
+
+api_settings = _Settings()
+
+
+def _strategy_error(where: str, value: Any) -> str:
+    return (
+        f"{where} is {value!r}; expected one of: {', '.join(STRATEGY_ALIASES)}, "
+        "or the dotted path of a ValidatorStrategy subclass."
+    )
+
+
+def _view_option_errors(where: str, options: Any) -> list[str]:
+    if not isinstance(options, Mapping):
+        return [f"{where} must be a dict of view options, not {type(options).__name__}."]
+    errors = []
+    for key, value in options.items():
+        at = f"{where}[{key!r}]"
+        if key not in VIEW_DEFAULTS:
+            errors.append(f"{where} has the unknown key {key!r}; expected one of: {', '.join(VIEW_DEFAULTS)}.")
+        elif key == "strategy":
+            try:
+                resolve_strategy(value)
+            except ImproperlyConfigured:
+                errors.append(_strategy_error(at, value))
+        elif key == "require_precondition" and not isinstance(value, bool):
+            errors.append(f"{at} must be True or False, not {value!r}.")
+        elif key == "cache_control" and value is not None and not isinstance(value, str):
+            errors.append(f"{at} must be a Cache-Control string such as 'no-cache', or None.")
+        elif key == "query_params" and value != "__all__" and not _is_str_list(value):
+            errors.append(f"{at} must be '__all__' or a list of query parameter names.")
+        elif key == "vary" and not _is_str_list(value):
+            errors.append(f"{at} must be a list of request header names such as ['Accept-Language'].")
+    return errors
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value)
+
+
+def validate_settings() -> list[str]:
+    """Every problem in ``settings.CONDITIONAL_API``, each naming the key and the fix."""
+    user = getattr(settings, SETTING_NAME, {}) or {}
+    if not isinstance(user, Mapping):
+        return [f"{SETTING_NAME} must be a dict, not {type(user).__name__}."]
+    errors = [
+        f"{SETTING_NAME} has the unknown key {key!r}; expected one of: {', '.join(TOP_LEVEL_DEFAULTS)}."
+        for key in user
+        if key not in TOP_LEVEL_DEFAULTS
+    ]
+    if not isinstance(user.get("RELEASE", ""), str):
+        errors.append(f"{SETTING_NAME}['RELEASE'] must be a string, such as your release tag.")
+    errors += _view_option_errors(f"{SETTING_NAME}['DEFAULTS']", user.get("DEFAULTS", {}))
+    views = user.get("VIEWS", {})
+    if not isinstance(views, Mapping):
+        errors.append(f"{SETTING_NAME}['VIEWS'] must be a dict keyed by URL name, basename or view path.")
+    else:
+        for name, options in views.items():
+            errors += _view_option_errors(f"{SETTING_NAME}['VIEWS'][{name!r}]", options)
+    if not _is_str_list(user.get("SKIP_FORMATS", ())):
+        errors.append(f"{SETTING_NAME}['SKIP_FORMATS'] must be a list of renderer formats such as ['api'].")
+    return errors
+
+
+@lru_cache(maxsize=64)
+def resolve_strategy(name_or_path: str) -> ValidatorStrategy:
+    """A strategy instance from its short name or dotted path."""
+    from .validators import ValidatorStrategy
+
+    path = STRATEGY_ALIASES.get(name_or_path, name_or_path)
+    try:
+        strategy_class = import_string(path) if isinstance(path, str) else None
+    except ImportError:
+        strategy_class = None
+    if not (isinstance(strategy_class, type) and issubclass(strategy_class, ValidatorStrategy)):
+        raise ImproperlyConfigured(_strategy_error("The validator strategy", name_or_path))
+    return strategy_class()
+
+
+@lru_cache(maxsize=1024)
+def _merged(keys: tuple[str, ...], explicit: tuple[tuple[str, Any], ...]) -> ViewOptions:
+    errors = validate_settings()
+    if errors:
+        raise ImproperlyConfigured(errors[0])
+    merged = dict(VIEW_DEFAULTS)
+    merged.update(api_settings.DEFAULTS)
+    views = api_settings.VIEWS
+    for key in keys:
+        merged.update(views.get(key, {}))
+    explicit_errors = _view_option_errors("The view's conditional options", dict(explicit))
+    if explicit_errors:
+        raise ImproperlyConfigured(explicit_errors[0])
+    merged.update(explicit)
+    query_params = merged["query_params"]
+    return ViewOptions(
+        strategy=resolve_strategy(merged["strategy"]),
+        require_precondition=merged["require_precondition"],
+        cache_control=merged["cache_control"],
+        query_params=None if query_params == "__all__" else frozenset(query_params),
+        vary=tuple(merged["vary"]),
+    )
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def view_options(keys: Iterable[str | None], explicit: Mapping[str, Any] | None = None) -> ViewOptions:
+    """Resolve a view's options from the names it goes by, least specific first."""
+    frozen = tuple(sorted((k, _freeze(v)) for k, v in (explicit or {}).items() if v is not None))
+    return _merged(tuple(key for key in keys if key), frozen)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        _merged.cache_clear()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,247 @@
+"""``@conditional`` for plain Django function views, sync and async.
+
+Put it closest to the view function, below ``login_required`` and other
+access checks, so that it runs after them: a precondition is evaluated only
+for a request that would otherwise succeed (RFC 9110 §13.2.1)::
+
+    @require_http_methods(["GET", "HEAD", "PUT"])
+    @conditional(Article.objects.filter(published=True))
+    def article_detail(request, pk): ...
+
+The flow: read the validator with one small query, evaluate the
+preconditions, and only then call the view. A GET/HEAD that matches answers
+304 without running it; a write whose precondition fails answers 412 and
+writes nothing; a write whose precondition holds runs inside a transaction
+that first claims the row in the state the precondition was evaluated
+against (compare-and-set), so two writers holding one ETag cannot both win.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import models, router, transaction
+from django.http import HttpRequest, HttpResponseBase
+
+from .conf import ViewOptions, view_options
+from .models import claim_state
+from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
+from .responses import decision_response, not_modified, stamp_validators
+from .validators import ContentStrategy, ModelStrategy, Validator, Variant
+
+__all__ = ["conditional"]
+
+View = TypeVar("View", bound=Callable[..., Any])
+QuerySetSource = type[models.Model] | models.QuerySet | Callable[[HttpRequest], models.QuerySet]
+ValidatorFunc = Callable[..., Validator | None]
+
+
+def _is_success(response: HttpResponseBase) -> bool:
+    return 200 <= response.status_code < 300
+
+
+class _Conditional:
+    """The decision logic of one decorated view, shared by its sync and async wrappers."""
+
+    def __init__(
+        self,
+        view: Callable[..., Any],
+        queryset: QuerySetSource | None,
+        validator: ValidatorFunc | None,
+        lookup_field: str,
+        lookup_url_kwarg: str | None,
+        explicit: dict[str, Any],
+    ) -> None:
+        if queryset is not None and validator is not None:
+            raise ImproperlyConfigured("@conditional takes a model or queryset, or validator=, not both.")
+        self.view = view
+        self.queryset = queryset
+        self.validator_func = validator
+        self.lookup_field = lookup_field
+        self.lookup_url_kwarg = lookup_url_kwarg or lookup_field
+        self.explicit = explicit
+        self.view_path = f"{view.__module__}.{view.__qualname__}"
+
+    def options(self, request: HttpRequest) -> ViewOptions:
+        match = getattr(request, "resolver_match", None)
+        return view_options([self.view_path, match.url_name if match else None], self.explicit)
+
+    def variant(self, request: HttpRequest, options: ViewOptions) -> Variant:
+        return Variant.from_request(request, query_params=options.query_params, vary=options.vary)
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+        source = self.queryset
+        if isinstance(source, type) and issubclass(source, models.Model):
+            return source._default_manager.all()
+        if isinstance(source, models.QuerySet):
+            return source.all()
+        return cast(Callable[[HttpRequest], models.QuerySet], source)(request)
+
+    def read_validator(self, request: HttpRequest, options: ViewOptions, kwargs: dict[str, Any]) -> tuple[Validator | None, models.Model | None]:
+        """The current validator with one query, and the (deferred) row it came from."""
+        variant = self.variant(request, options)
+        if self.validator_func is not None:
+            return self.validator_func(request, **kwargs), None
+        strategy = options.strategy
+        if not isinstance(strategy, ModelStrategy):
+            return None, None
+        if self.queryset is None:
+            raise ImproperlyConfigured(
+                f"@conditional on {self.view_path} uses the {strategy.name!r} strategy, which needs a model or queryset."
+            )
+        queryset = self.get_queryset(request)
+        try:
+            rows = list(queryset.filter(**{self.lookup_field: kwargs[self.lookup_url_kwarg]}).only(*strategy.state_fields(queryset.model))[:2])
+        except (ValueError, TypeError, ValidationError):
+            rows = []  # a lookup value the field cannot hold: no such row
+        if len(rows) != 1:
+            return None, None
+        return strategy.validator(rows[0], variant, _release()), rows[0]
+
+    def reread_validator(self, request: HttpRequest, options: ViewOptions, row: models.Model) -> Validator | None:
+        strategy = cast(ModelStrategy, options.strategy)
+        fresh = type(row)._base_manager.filter(pk=row.pk).only(*strategy.state_fields(type(row))).first()
+        return strategy.validator(fresh, self.variant(request, options), _release()) if fresh else None
+
+    def no_representation(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> bool:
+        """A GET/HEAD of a row that is not there: the view answers (usually 404).
+
+        Preconditions do not apply to an answer that would not be 2xx (§13.2.1).
+        """
+        return validator is None and request.method in SAFE_METHODS and options.strategy.reads_state
+
+    def decide(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> Decision:
+        safe = request.method in SAFE_METHODS
+        if not options.strategy.reads_state and not safe:
+            if any(request.META.get(k) for k in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_UNMODIFIED_SINCE")):
+                return Decision(
+                    Outcome.PRECONDITION_FAILED,
+                    "This resource's validator comes from its content, which cannot guard a write.",
+                )
+            return Decision(Outcome.PROCEED)
+        return evaluate(request, validator, require_precondition=options.require_precondition)
+
+    def short_circuit(self, decision: Decision, validator: Validator | None, options: ViewOptions) -> HttpResponseBase | None:
+        if decision.outcome is Outcome.NOT_MODIFIED:
+            return not_modified(cast(Validator, validator), options)
+        if not decision.proceed:
+            return decision_response(decision)
+        return None
+
+    def finish_read(self, request: HttpRequest, response: HttpResponseBase, validator: Validator | None, options: ViewOptions) -> HttpResponseBase:
+        """Stamp a GET/HEAD response; the content strategy decides only now."""
+        if not _is_success(response):
+            return response
+        if not options.strategy.reads_state and not response.streaming:
+            strategy = cast(ContentStrategy, options.strategy)
+            validator = strategy.validator_for_content(response.content, self.variant(request, options), _release())
+            decision = evaluate(request, validator)
+            if decision.outcome is Outcome.NOT_MODIFIED:
+                return not_modified(validator, options)
+        return stamp_validators(response, validator, options)
+
+    def write_wrapper(
+        self, request: HttpRequest, options: ViewOptions, row: models.Model | None, validator: Validator | None, decision: Decision
+    ) -> Callable[[Callable[[], HttpResponseBase]], HttpResponseBase]:
+        """Run a write inside a transaction that first claims the row (compare-and-set).
+
+        A successful write answers with the new validators, read before the
+        transaction ends so that no later writer's version lands on this body.
+        """
+
+        def run(call: Callable[[], HttpResponseBase]) -> HttpResponseBase:
+            if row is None:
+                return call()
+            using = router.db_for_write(type(row))
+            with transaction.atomic(using=using):
+                if decision.conditional and validator is not None and not claim_state(type(row), row.pk, validator.state, using):
+                    return decision_response(Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked."))
+                response = call()
+                if _is_success(response) and request.method != "DELETE":
+                    stamp_validators(response, self.reread_validator(request, options, row), options)
+                return response
+
+        return run
+
+
+def _release() -> str:
+    from .conf import api_settings
+
+    return api_settings.release
+
+
+def conditional(
+    queryset: QuerySetSource | None = None,
+    *,
+    validator: ValidatorFunc | None = None,
+    lookup_field: str = "pk",
+    lookup_url_kwarg: str | None = None,
+    strategy: str | None = None,
+    require_precondition: bool | None = None,
+    cache_control: str | None = None,
+    query_params: str | Sequence[str] | None = None,
+    vary: Sequence[str] | None = None,
+) -> Callable[[View], View]:
+    """Make a function view answer 304, 412 and 428 before its body runs.
+
+    ``queryset`` is a model, a queryset, or a callable taking the request and
+    returning a queryset (to scope rows per user); the row is looked up by
+    ``lookup_field`` from the URL kwarg ``lookup_url_kwarg`` (default: the
+    same name). Alternatively ``validator`` is a callable taking the request
+    and the URL kwargs and returning a :class:`Validator`, or None when there
+    is no such resource. The other arguments override ``CONDITIONAL_API``
+    for this view.
+    """
+    explicit = {
+        "strategy": strategy,
+        "require_precondition": require_precondition,
+        "cache_control": cache_control,
+        "query_params": query_params,
+        "vary": vary,
+    }
+
+    def decorator(view: View) -> View:
+        core = _Conditional(view, queryset, validator, lookup_field, lookup_url_kwarg, explicit)
+
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+                options = core.options(request)
+                validator_, row = await sync_to_async(core.read_validator)(request, options, kwargs)
+                if core.no_representation(request, options, validator_):
+                    return await view(request, *args, **kwargs)
+                decision = core.decide(request, options, validator_)
+                if (early := core.short_circuit(decision, validator_, options)) is not None:
+                    return early
+                if request.method in SAFE_METHODS:
+                    return core.finish_read(request, await view(request, *args, **kwargs), validator_, options)
+                # The claim and the view's own queries share one transaction:
+                # the view runs on this thread's connection via async_to_sync.
+                run = core.write_wrapper(request, options, row, validator_, decision)
+                return await sync_to_async(run)(async_to_sync(functools.partial(view, request, *args, **kwargs)))
+
+            return cast(View, async_inner)
+
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            options = core.options(request)
+            validator_, row = core.read_validator(request, options, kwargs)
+            if core.no_representation(request, options, validator_):
+                return view(request, *args, **kwargs)
+            decision = core.decide(request, options, validator_)
+            if (early := core.short_circuit(decision, validator_, options)) is not None:
+                return early
+            if request.method in SAFE_METHODS:
+                return core.finish_read(request, view(request, *args, **kwargs), validator_, options)
+            return core.write_wrapper(request, options, row, validator_, decision)(lambda: view(request, *args, **kwargs))
+
+        return cast(View, inner)
+
+    return decorator
+

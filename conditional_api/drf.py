@@ -1,0 +1,304 @@
+"""Django REST framework integration: one mixin per action, one hook per decision.
+
+The only module of the package that imports DRF (``pip install
+conditional-api[drf]``). Use the ready viewset::
+
+    class ArticleViewSet(ConditionalModelViewSet):
+        queryset = Article.objects.all()
+        serializer_class = ArticleSerializer
+
+or mix ``ConditionalRetrieveMixin``, ``ConditionalUpdateMixin``, ... into
+your own generic views. Each action runs after DRF's ``initial()``
+(authentication, permissions, throttles, content negotiation); it reads the
+validator from the view's own ``get_queryset()`` (so a user-scoped queryset
+stays scoped, and object permissions are checked on the row), decides, and
+only then runs DRF's action with its full query and serializer.
+
+Hooks, each overridable: ``get_conditional_options()``,
+``get_validator_strategy()``, ``get_variant()``,
+``get_validator_object()``, ``get_validator()``, ``check_preconditions()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db import models, router, transaction
+from django.urls import NoReverseMatch
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import APIException
+from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from .conf import ViewOptions, api_settings, view_options
+from .models import claim_state
+from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
+from .responses import stamp_validators
+from .validators import ContentStrategy, ModelStrategy, Validator, ValidatorStrategy, Variant
+
+__all__ = [
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "MalformedPrecondition",
+    "ConditionalMixin",
+    "ConditionalRetrieveMixin",
+    "ConditionalListMixin",
+    "ConditionalCreateMixin",
+    "ConditionalUpdateMixin",
+    "ConditionalDestroyMixin",
+    "ConditionalModelViewSet",
+    "ConditionalReadOnlyModelViewSet",
+]
+
+
+class PreconditionFailed(APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "A precondition of this request failed."
+    default_code = "precondition_failed"
+
+
+class PreconditionRequired(APIException):
+    status_code = status.HTTP_428_PRECONDITION_REQUIRED
+    default_detail = "This request must be conditional."
+    default_code = "precondition_required"
+
+
+class MalformedPrecondition(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "A precondition header is malformed."
+    default_code = "malformed_precondition"
+
+
+_ERRORS: dict[Outcome, type[APIException]] = {
+    Outcome.BAD_REQUEST: MalformedPrecondition,
+    Outcome.PRECONDITION_FAILED: PreconditionFailed,
+    Outcome.PRECONDITION_REQUIRED: PreconditionRequired,
+}
+
+
+class ConditionalMixin:
+    """Shared hooks of the conditional mixins; use it on a ``GenericAPIView``."""
+
+    #: Options set in code; they win over ``CONDITIONAL_API`` (as DRF class attributes do).
+    conditional_options: dict[str, Any] = {}
+
+    request: Request
+    kwargs: dict[str, Any]
+
+    # -- options -----------------------------------------------------------
+
+    def get_conditional_options(self, action: str | None = None) -> ViewOptions:
+        """This view's options, looked up by view path, basename, URL name and ``basename.action``."""
+        view = cast(GenericAPIView, self)
+        basename = getattr(view, "basename", None)
+        action = action or getattr(view, "action", None) or (view.request.method or "get").lower()
+        match = getattr(view.request, "resolver_match", None)
+        url_name = match.url_name if match else None
+        if action == "retrieve" and basename and url_name in (None, f"{basename}-list"):
+            url_name = f"{basename}-detail"
+        keys = [
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            basename,
+            url_name,
+            f"{basename}.{action}" if basename else None,
+        ]
+        return view_options(keys, self.conditional_options)
+
+    def get_validator_strategy(self, options: ViewOptions | None = None) -> ValidatorStrategy:
+        return (options or self.get_conditional_options()).strategy
+
+    def get_variant(self, options: ViewOptions | None = None) -> Variant:
+        """The negotiated media type (with its parameters) and the shaping query parameters."""
+        options = options or self.get_conditional_options()
+        return Variant.from_request(
+            self.request._request,
+            media_type=getattr(self.request, "accepted_media_type", "") or "",
+            query_params=options.query_params,
+            vary=options.vary,
+        )
+
+    def conditional_skipped(self) -> bool:
+        """GET/HEAD in a format whose bytes the validator does not describe (the browsable API)."""
+        renderer = getattr(self.request, "accepted_renderer", None)
+        return self.request.method in SAFE_METHODS and getattr(renderer, "format", None) in api_settings.SKIP_FORMATS
+
+    # -- the validator: one small query ----------------------------------------
+
+    def get_validator_object(self, strategy: ModelStrategy) -> models.Model:
+        """The row as ``get_object()`` finds it, with only the validator columns loaded.
+
+        Same queryset, filters and lookup as ``get_object()``, and the same
+        object permission checks, so a scoped queryset is a 404 whatever the
+        headers say.
+        """
+        view = cast(GenericAPIView, self)
+        queryset = view.filter_queryset(view.get_queryset())
+        queryset = queryset.select_related(None).prefetch_related(None).order_by()
+        queryset = queryset.only(*strategy.state_fields(queryset.model))
+        lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
+        obj = get_object_or_404(queryset, **{view.lookup_field: self.kwargs[lookup_url_kwarg]})
+        view.check_object_permissions(self.request, obj)
+        return obj
+
+    def get_validator(self, obj: models.Model, options: ViewOptions | None = None) -> Validator:
+        options = options or self.get_conditional_options()
+        strategy = cast(ModelStrategy, self.get_validator_strategy(options))
+        return strategy.validator(obj, self.get_variant(options), api_settings.release)
+
+    def _model_strategy(self, options: ViewOptions) -> ModelStrategy:
+        strategy = self.get_validator_strategy(options)
+        if not isinstance(strategy, ModelStrategy):
+            raise TypeError(
+                f"{type(self).__qualname__} uses the {strategy.name!r} strategy for a single object; "
+                "use 'version' or 'updated_at' (a content hash cannot guard a write)."
+            )
+        return strategy
+
+    # -- the decision --------------------------------------------------------
+
+    def check_preconditions(self, validator: Validator | None, options: ViewOptions | None = None) -> Decision:
+        """Evaluate RFC 9110 §13.2.2; raise DRF errors for 400, 412 and 428."""
+        options = options or self.get_conditional_options()
+        decision = evaluate(self.request, validator, require_precondition=options.require_precondition)
+        if decision.outcome in _ERRORS:
+            raise _ERRORS[decision.outcome](decision.reason)
+        return decision
+
+    def not_modified_response(self, validator: Validator, options: ViewOptions) -> Response:
+        # Returned through DRF's finalize_response, so the 304 gets the same
+        # Vary and Allow headers as the 200.
+        return cast(Response, stamp_validators(Response(status=status.HTTP_304_NOT_MODIFIED), validator, options))
+
+    def stamp_validators(self, response: Response, validator: Validator | None, options: ViewOptions) -> Response:
+        if 200 <= response.status_code < 300:
+            stamp_validators(response, validator, options)
+        return response
+
+    def _conditional_write(self, action: Any, *args: Any, **kwargs: Any) -> Response:
+        """Decide, then run a write action inside a transaction that first claims the row."""
+        options = self.get_conditional_options()
+        strategy = self._model_strategy(options)
+        obj = self.get_validator_object(strategy)
+        validator = self.get_validator(obj, options)
+        decision = self.check_preconditions(validator, options)
+        model = type(obj)
+        using = router.db_for_write(model, instance=obj)
+        new_validator = None
+        with transaction.atomic(using=using):
+            if decision.conditional and not claim_state(model, obj.pk, validator.state, using):
+                raise PreconditionFailed("The resource changed while this request was checked.")
+            response = action(self.request, *args, **kwargs)
+            if self.request.method != "DELETE" and 200 <= response.status_code < 300:
+                # Read while the write still holds the row, so no later
+                # writer's version can be stamped on this body.
+                obj.refresh_from_db(fields=strategy.state_fields(model))
+                new_validator = self.get_validator(obj, options)
+        return self.stamp_validators(response, new_validator, options) if new_validator else response
+
+    def _content_validated(self, response: Response, options: ViewOptions) -> Response:
+        """Validators from the rendered bytes: a 304 saves bandwidth, not work."""
+        if not 200 <= response.status_code < 300 or self.conditional_skipped():
+            return response
+        strategy = self.get_validator_strategy(options)
+        if not isinstance(strategy, ContentStrategy):
+            strategy = ContentStrategy()
+        view = cast(GenericAPIView, self)
+        response.accepted_renderer = self.request.accepted_renderer
+        response.accepted_media_type = self.request.accepted_media_type
+        response.renderer_context = view.get_renderer_context()
+        response.render()
+        validator = strategy.validator_for_content(response.content, self.get_variant(options), api_settings.release)
+        decision = self.check_preconditions(validator, options)
+        if decision.outcome is Outcome.NOT_MODIFIED:
+            return self.not_modified_response(validator, options)
+        return self.stamp_validators(response, validator, options)
+
+
+class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
+    """GET/HEAD of one object: 304 from the validator query, before the full query and serializer."""
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if self.conditional_skipped():
+            return super().retrieve(request, *args, **kwargs)
+        options = self.get_conditional_options()
+        strategy = self.get_validator_strategy(options)
+        if not isinstance(strategy, ModelStrategy):
+            return self._content_validated(super().retrieve(request, *args, **kwargs), options)
+        validator = self.get_validator(self.get_validator_object(strategy), options)
+        decision = self.check_preconditions(validator, options)
+        if decision.outcome is Outcome.NOT_MODIFIED:
+            return self.not_modified_response(validator, options)
+        return self.stamp_validators(super().retrieve(request, *args, **kwargs), validator, options)
+
+
+class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
+    """GET/HEAD of a list, validated by its content."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._content_validated(super().list(request, *args, **kwargs), self.get_conditional_options())
+
+
+class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
+    """POST: 201 with the new object's validators and a Location."""
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = cast(GenericAPIView, self).get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        headers = self.get_success_headers(serializer.data)
+        instance = serializer.instance
+        location = self.get_created_location(instance)
+        if location:
+            headers["Location"] = location
+        response = Response(serializer.data, status=status.HTTP_201_CREATED, headers=headers)
+        options = self.get_conditional_options(action="retrieve")
+        if isinstance(options.strategy, ModelStrategy):
+            self.stamp_validators(response, self.get_validator(instance, options), options)
+        return response
+
+    def get_created_location(self, instance: models.Model) -> str | None:
+        """The URL of the new object's detail route, when the view has one."""
+        view = cast(GenericAPIView, self)
+        basename = getattr(view, "basename", None)
+        if not basename:
+            return None
+        lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
+        try:
+            return reverse(
+                f"{basename}-detail",
+                kwargs={lookup_url_kwarg: getattr(instance, view.lookup_field)},
+                request=self.request,
+            )
+        except NoReverseMatch:
+            return None
+
+
+class ConditionalUpdateMixin(ConditionalMixin, mixins.UpdateModelMixin):
+    """PUT and PATCH: 412 or 428 before the serializer runs; compare-and-set when conditional."""
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._conditional_write(super().update, *args, **kwargs)
+
+
+class ConditionalDestroyMixin(ConditionalMixin, mixins.DestroyModelMixin):
+    """DELETE: 412 or 428 before anything is deleted; compare-and-set when conditional."""
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._conditional_write(super().destroy, *args, **kwargs)
+
+
+class ConditionalModelViewSet(
+    ConditionalCreateMixin,
+    ConditionalRetrieveMixin,
+    ConditionalUpdateMixin,
+    ConditionalDestroyMixin,
+    ConditionalListMixin,
+    viewsets.GenericViewSet,
+):
+    """``ModelViewSet`` with validators, 304, 412 and 428 on every action."""
+
+
+class ConditionalReadOnlyModelViewSet(ConditionalRetrieveMixin, ConditionalListMixin, viewsets.GenericViewSet):
+    """``ReadOnlyModelViewSet`` with validators and 304."""

@@ -1,0 +1,215 @@
+"""Versioned models: a ``version`` counter and an ``updated_at`` that every write bumps.
+
+Example::
+
+    from conditional_api.models import VersionedModel
+
+    class Article(VersionedModel):
+        title = models.CharField(max_length=200)
+
+    article = Article.objects.create(title="Hello")   # version 1
+    article.title = "Hello, world"
+    article.save()                                     # version 2, in SQL
+    Article.objects.filter(pk=article.pk).update(title="Hi")  # version 3
+
+Every bump happens in SQL (``version = version + 1``), so concurrent writers
+cannot lose an increment, and the instance reflects the stored values after
+``save()``, ``bulk_create()`` and ``bulk_update()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.db import models, router, transaction
+from django.db.models import F, Q
+from django.db.models.expressions import DatabaseDefault
+
+from .clock import DatabaseNow, next_write_time
+
+__all__ = [
+    "VersionField",
+    "UpdatedAtField",
+    "VersionedQuerySet",
+    "VersionedManager",
+    "VersionedModel",
+    "claim_state",
+]
+
+_M = TypeVar("_M", bound=models.Model)
+_REFRESH_BATCH = 500
+
+
+class VersionField(models.PositiveBigIntegerField):
+    """A counter that starts at 1 and grows by one, in SQL, on every save."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("default", 1)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = 1 if add else F(self.attname) + 1
+        setattr(model_instance, self.attname, value)
+        return value
+
+
+class UpdatedAtField(models.DateTimeField):
+    """A timestamp the database sets on every save: its clock, a new second each write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("db_default", DatabaseNow())
+        kwargs.setdefault("db_index", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = DatabaseNow() if add else next_write_time(self.attname)
+        setattr(model_instance, self.attname, value)
+        return value
+
+
+def _bump_fields(model: type[models.Model]) -> list[models.Field]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, (VersionField, UpdatedAtField))]
+
+
+def _bump_values(model: type[models.Model]) -> dict[str, Any]:
+    return {
+        f.attname: F(f.attname) + 1 if isinstance(f, VersionField) else next_write_time(f.attname)
+        for f in _bump_fields(model)
+    }
+
+
+def _refresh_bumped(queryset: models.QuerySet, objs: Sequence[models.Model]) -> None:
+    """Copy the stored version and timestamp back onto instances after a bulk write."""
+    names = [f.attname for f in _bump_fields(queryset.model)]
+    by_pk = {obj.pk: obj for obj in objs}
+    pks = list(by_pk)
+    for start in range(0, len(pks), _REFRESH_BATCH):
+        rows = queryset.model._base_manager.using(queryset.db).filter(pk__in=pks[start : start + _REFRESH_BATCH])
+        for pk, *values in rows.values_list("pk", *names):
+            for name, value in zip(names, values):
+                setattr(by_pk[pk], name, value)
+
+
+class VersionedQuerySet(models.QuerySet[_M]):
+    """A QuerySet whose bulk writes bump ``version`` and ``updated_at`` like ``save()`` does."""
+
+    def update(self, **kwargs: Any) -> int:
+        """Update rows and bump them; pass ``version`` or ``updated_at`` yourself to set them instead."""
+        bumps = _bump_values(self.model)
+        if not bumps.keys() & kwargs.keys():
+            kwargs.update(bumps)
+        return super().update(**kwargs)
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+    def touch(self) -> int:
+        """Bump the rows without changing anything else: for writes the ORM cannot see."""
+        return self.update()
+
+    touch.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_update(self, objs: Iterable[_M], fields: Sequence[str], batch_size: int | None = None) -> int:
+        objs = list(objs)
+        bumped = {f.name for f in _bump_fields(self.model)} | {f.attname for f in _bump_fields(self.model)}
+        if bumped & set(fields):
+            raise ValueError(
+                f"bulk_update() bumps {', '.join(sorted(bumped))} itself; leave them out of fields."
+            )
+        with transaction.atomic(using=self.db, savepoint=False):
+            rows = super().bulk_update(objs, fields, batch_size=batch_size)
+            _refresh_bumped(self, objs)
+        return rows
+
+    bulk_update.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
+        objs = list(objs)
+        if not kwargs.get("update_conflicts"):
+            return super().bulk_create(objs, *args, **kwargs)
+        # ON CONFLICT DO UPDATE copies EXCLUDED values, which would set the
+        # version back to 1: keep the counters out of it and bump the rows
+        # afterwards, in the same transaction.
+        names = {f.name for f in _bump_fields(self.model)}
+        kwargs["update_fields"] = [name for name in kwargs.get("update_fields") or () if name not in names]
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            self._rows_of(objs, kwargs.get("unique_fields")).update()
+            _refresh_bumped(self, objs)
+        return created
+
+    bulk_create.alters_data = True  # type: ignore[attr-defined]
+
+    def _rows_of(self, objs: Sequence[_M], unique_fields: Sequence[str] | None) -> models.QuerySet[_M]:
+        if all(obj.pk is not None for obj in objs):
+            return self.filter(pk__in=[obj.pk for obj in objs])
+        fields = [self.model._meta.get_field(name) for name in unique_fields or ()]
+        match = Q(pk__in=[])
+        for obj in objs:
+            match |= Q(**{field.attname: getattr(obj, field.attname) for field in fields})
+        return self.filter(match)
+
+
+class VersionedManager(models.Manager.from_queryset(VersionedQuerySet)):  # type: ignore[misc]
+    """The default manager of versioned models."""
+
+
+class VersionedModel(models.Model):
+    """An abstract model whose rows carry a ``version`` and an ``updated_at`` that every write bumps.
+
+    Custom managers must be built on :class:`VersionedQuerySet`
+    (``VersionedManager.from_queryset(MyQuerySet)``); a system check says so.
+    """
+
+    version = VersionField(help_text="Grows by one on every write of the row.")
+    updated_at = UpdatedAtField(help_text="Set by the database clock on every write of the row.")
+
+    objects = VersionedManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields:
+            kwargs["update_fields"] = {*update_fields, *(f.name for f in _bump_fields(type(self)))}
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        # Without RETURNING on UPDATE (Django < 6), the new values are read
+        # back in the same transaction, while the row is still locked: a
+        # concurrent write cannot slip in between and lend us its version.
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+            unread = [
+                f.attname
+                for f in _bump_fields(type(self))
+                if isinstance(self.__dict__.get(f.attname), (models.Expression, DatabaseDefault, F))
+            ]
+            if unread:
+                self.refresh_from_db(using=using, fields=unread)
+
+    save.alters_data = True  # type: ignore[attr-defined]
+
+
+def claim_state(model: type[models.Model], pk: Any, state: Mapping[str, Any], using: str | None = None) -> bool:
+    """Lock the row if it is still in ``state``; False when another write changed it first.
+
+    The compare-and-set of conditional writes: a no-op UPDATE that matches only
+    the state the precondition was evaluated against. It holds the row lock
+    (PostgreSQL) or the write lock (SQLite) until the transaction ends, so the
+    write that follows cannot interleave with another.
+    """
+    lookups: dict[str, Any] = {}
+    for name, value in state.items():
+        if isinstance(value, datetime):
+            # A range, not equality: SQLite compares timestamps as text, and
+            # Django writes whole seconds without the fraction.
+            lookups[f"{name}__gte"] = value
+            lookups[f"{name}__lt"] = value + timedelta(microseconds=1)
+        else:
+            lookups[name] = value
+    first = next(iter(state))
+    manager = model._base_manager.db_manager(using or router.db_for_write(model))
+    return manager.filter(pk=pk, **lookups).update(**{first: F(first)}) == 1

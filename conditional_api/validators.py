@@ -1,0 +1,165 @@
+"""Validators (ETag, Last-Modified) and the strategies that derive them.
+
+An ETag here is a digest of everything that can change the bytes of a
+representation: the model, the primary key, the row's state columns, the
+variant (negotiated media type, the query parameters and request headers that
+shape the response) and the release salt. It is computed with BLAKE2b over a
+canonical encoding, never ``hash()``, so every process and replica agrees.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from django.db import models
+from django.http import HttpRequest
+
+__all__ = [
+    "Validator",
+    "Variant",
+    "ValidatorStrategy",
+    "ModelStrategy",
+    "VersionStrategy",
+    "UpdatedAtStrategy",
+    "ContentStrategy",
+    "make_etag",
+]
+
+
+@dataclass(frozen=True)
+class Validator:
+    """The validators of one representation, and the row state they were derived from."""
+
+    etag: str | None = None
+    #: Whole seconds, UTC: what an HTTP date can say (RFC 9110 §5.6.7).
+    last_modified: datetime | None = None
+    #: Column values that identify the state, for the compare-and-set of writes.
+    state: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What, besides the resource's state, decides the bytes of a response."""
+
+    media_type: str = ""
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_request(
+        cls,
+        request: HttpRequest,
+        *,
+        media_type: str = "",
+        query_params: frozenset[str] | None = None,
+        vary: Iterable[str] = (),
+    ) -> Variant:
+        """The request's variant; ``query_params=None`` means every query parameter counts."""
+        query = tuple(
+            sorted(
+                (key, value)
+                for key, values in request.GET.lists()
+                if query_params is None or key in query_params
+                for value in values
+            )
+        )
+        headers = tuple((name.lower(), request.headers.get(name, "")) for name in vary)
+        return cls(media_type=media_type, query=query, headers=headers)
+
+    def canonical(self) -> list[Any]:
+        return [self.media_type, [list(pair) for pair in self.query], [list(pair) for pair in self.headers]]
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def make_etag(*parts: Any, variant: Variant, release: str) -> str:
+    """A strong ETag over ``parts``, the variant and the release salt."""
+    payload = json.dumps(
+        [release, variant.canonical(), [_canonical_value(part) for part in parts]],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    ).encode()
+    digest = hashlib.blake2b(payload, digest_size=16).digest()
+    return '"' + base64.urlsafe_b64encode(digest).rstrip(b"=").decode() + '"'
+
+
+def whole_seconds(moment: datetime | None) -> datetime | None:
+    """``moment`` truncated to the second, in UTC, as Last-Modified can carry it."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    else:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.replace(microsecond=0)
+
+
+class ValidatorStrategy:
+    """How a view's validators are derived. Subclass one of the built-ins to customise."""
+
+    name: ClassVar[str] = ""
+    #: True when the validator comes from the row before the view runs; False
+    #: when it needs the rendered response (no short-circuit, no compare-and-set).
+    reads_state: ClassVar[bool] = True
+
+
+class ModelStrategy(ValidatorStrategy):
+    """Validators from a few columns of the row, read before the full query."""
+
+    updated_field: ClassVar[str] = "updated_at"
+
+    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        """The columns read by the validator query, besides the primary key."""
+        raise NotImplementedError
+
+    def validator(self, obj: models.Model, variant: Variant, release: str) -> Validator:
+        state = {name: getattr(obj, name) for name in self.state_fields(type(obj))}
+        etag = make_etag(
+            obj._meta.label_lower, obj.pk, *state.values(), variant=variant, release=release
+        )
+        last_modified = state.get(self.updated_field)
+        return Validator(etag=etag, last_modified=whole_seconds(last_modified), state=state)
+
+
+class VersionStrategy(ModelStrategy):
+    """A strong ETag from the version counter (and ``updated_at``, so a re-created pk differs)."""
+
+    name = "version"
+    version_field: ClassVar[str] = "version"
+
+    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        return (self.version_field, self.updated_field)
+
+
+class UpdatedAtStrategy(ModelStrategy):
+    """Last-Modified plus an ETag from the ``updated_at`` timestamp alone."""
+
+    name = "updated_at"
+
+    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        return (self.updated_field,)
+
+
+class ContentStrategy(ValidatorStrategy):
+    """A strong ETag from the rendered bytes: for views with no model behind them.
+
+    It saves bandwidth, not work: the view runs in full before the decision.
+    """
+
+    name = "content"
+    reads_state = False
+
+    def validator_for_content(self, content: bytes, variant: Variant, release: str) -> Validator:
+        return Validator(etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release))

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from rest_framework import serializers
+
+from .models import Article, Author, Tag
+
+
+class AuthorReferenceField(serializers.PrimaryKeyRelatedField):
+    """Written as an id, shown as ``{"id", "name"}``."""
+
+    def use_pk_only_optimization(self) -> bool:
+        return False
+
+    def to_representation(self, value: Author) -> dict[str, Any]:
+        return {"id": value.pk, "name": value.name}
+
+
+class TagNamesField(serializers.ListField):
+    """Tags as a sorted list of names; unknown names are created on write."""
+
+    child = serializers.CharField(max_length=50)
+
+    def to_representation(self, value: Any) -> list[str]:
+        return sorted(tag.name for tag in value.all())
+
+
+class ArticleSerializer(serializers.ModelSerializer):
+    author = AuthorReferenceField(queryset=Author.objects.all())
+    tags = TagNamesField(required=False)
+
+    class Meta:
+        model = Article
+        fields = ["id", "title", "body", "published", "author", "tags", "version", "updated_at"]
+        read_only_fields = ["version", "updated_at"]
+
+    def _set_tags(self, article: Article, names: list[str] | None) -> None:
+        if names is None:
+            return
+        tags = [Tag.objects.get_or_create(name=name)[0] for name in dict.fromkeys(names)]
+        article.tags.set(tags)
+
+    @transaction.atomic
+    def create(self, validated_data: dict[str, Any]) -> Article:
+        names = validated_data.pop("tags", None)
+        article = super().create(validated_data)
+        self._set_tags(article, names)
+        return article
+
+    @transaction.atomic
+    def update(self, instance: Article, validated_data: dict[str, Any]) -> Article:
+        names = validated_data.pop("tags", None)
+        article = super().update(instance, validated_data)
+        self._set_tags(article, names)
+        return article
+
+
+class AuthorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Author
+        fields = ["id", "name", "email", "version", "updated_at"]
+        read_only_fields = ["version", "updated_at"]
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name"]

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_http_methods
+from rest_framework import viewsets
+
+from conditional_api import conditional
+from conditional_api.drf import ConditionalListMixin, ConditionalModelViewSet
+
+from .filters import ArticleFilter, ListOrderingFilter
+from .models import Article, Author, Tag
+from .representations import article_representation
+from .serializers import ArticleSerializer, AuthorSerializer, TagSerializer
+
+
+class ArticleViewSet(ConditionalModelViewSet):
+    """Articles: staff see all of them, everyone else the published ones."""
+
+    serializer_class = ArticleSerializer
+    filter_backends = [ArticleFilter, ListOrderingFilter]
+    ordering_fields = ["id", "title", "updated_at"]
+    ordering = ["id"]
+
+    def get_queryset(self) -> QuerySet[Article]:
+        queryset = Article.objects.select_related("author").prefetch_related("tags").order_by("id")
+        if not self.request.user.is_staff:
+            queryset = queryset.filter(published=True)
+        return queryset
+
+
+class AuthorViewSet(ConditionalModelViewSet):
+    serializer_class = AuthorSerializer
+    queryset = Author.objects.order_by("id")
+    filter_backends = [ListOrderingFilter]
+    ordering_fields = ["id", "name"]
+    ordering = ["id"]
+
+
+class TagViewSet(ConditionalListMixin, viewsets.GenericViewSet):
+    serializer_class = TagSerializer
+    queryset = Tag.objects.order_by("name")
+
+
+@require_http_methods(["GET", "HEAD"])
+@conditional(Article.objects.filter(published=True))
+def plain_article_detail(request: HttpRequest, pk: int) -> JsonResponse:
+    """The article detail without DRF: same JSON, validators from the decorator."""
+    article = get_object_or_404(Article.objects.select_related("author").prefetch_related("tags"), pk=pk, published=True)
+    return JsonResponse(article_representation(article))

@@ -1,0 +1,87 @@
+"""Settings of the example project: the runnable showcase of conditional_api.
+
+Read from the environment: DATABASE_URL (default SQLite at db.sqlite3 in the
+repository root), CONDITIONAL_API_RELEASE (the ETag salt), DJANGO_DEBUG (1/0),
+DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS (comma-separated, added to
+localhost and 127.0.0.1).
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-not-a-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", *filter(None, os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(","))]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "conditional_api",
+    "example_project.blog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+ASGI_APPLICATION = "example_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+
+REST_FRAMEWORK = {
+    # Basic first, so that an anonymous write gets 401 with WWW-Authenticate: Basic.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PAGINATION_CLASS": "example_project.blog.pagination.PageNumberPagination",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+
+# The showcase configures validators in settings, not code: articles use the
+# version counter (strong ETag and Last-Modified) and require a precondition
+# on writes; authors use updated_at; lists use a content hash for now.
+CONDITIONAL_API = {
+    "RELEASE": os.environ.get("CONDITIONAL_API_RELEASE", "example-1"),
+    "DEFAULTS": {"cache_control": "no-cache"},
+    "VIEWS": {
+        "article-detail": {"strategy": "version", "require_precondition": True, "query_params": []},
+        "plain-article-detail": {"strategy": "version", "query_params": []},
+        "author-detail": {"strategy": "updated_at", "query_params": []},
+        "article-list": {"strategy": "content"},
+        "author-list": {"strategy": "content"},
+        "tag-list": {"strategy": "content"},
+    },
+}

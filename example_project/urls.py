@@ -1,0 +1,14 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from example_project.blog import views
+
+router = DefaultRouter()
+router.register("articles", views.ArticleViewSet, basename="article")
+router.register("authors", views.AuthorViewSet, basename="author")
+router.register("tags", views.TagViewSet, basename="tag")
+
+urlpatterns = [
+    path("api/", include(router.urls)),
+    path("plain/articles/<int:pk>/", views.plain_article_detail, name="plain-article-detail"),
+]

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from model_bakery import baker
+from rest_framework.test import APIClient
+
+from example_project.blog.models import Article, Author
+from tests.testapp import views as testapp_views
+
+requires_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _reset_view_calls():
+    testapp_views.CALLS.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return User.objects.create_user("demo", password="demo", is_staff=True)
+
+
+@pytest.fixture
+def reader(db) -> User:
+    return User.objects.create_user("reader", password="reader")
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
+def author(db) -> Author:
+    return baker.make(Author, name="Ada", email="ada@example.com")
+
+
+@pytest.fixture
+def article(author) -> Article:
+    article = baker.make(Article, title="Hello", body="World", published=True, author=author)
+    article.tags.set([baker.make("blog.Tag", name="beta"), baker.make("blog.Tag", name="alpha")])
+    return article
+
+
+@pytest.fixture
+def draft(author) -> Article:
+    return baker.make(Article, title="Draft", body="Secret", published=False, author=author)

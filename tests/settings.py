@@ -1,0 +1,20 @@
+"""Test settings: the example project plus a test app, on SQLite or DATABASE_URL.
+
+The SQLite test database is a file, not memory, so that a server process
+started by a test can open it too.
+"""
+
+import os
+import tempfile
+
+from example_project.settings import *  # noqa: F403
+from example_project.settings import DATABASES, INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+ROOT_URLCONF = "tests.urls"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"conditional_api_tests_{os.getuid()}.sqlite3")
+    }

@@ -1,0 +1,24 @@
+from django.db import models
+
+from conditional_api.models import VersionedModel
+
+
+class Note(VersionedModel):
+    """A versioned model with a unique key, for bulk and upsert paths."""
+
+    key = models.CharField(max_length=50, unique=True)
+    text = models.TextField(default="")
+    owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+
+
+class Stamped(models.Model):
+    """A model that is not versioned, only timestamped: the updated_at strategy's case."""
+
+    text = models.TextField(default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class PlainManaged(VersionedModel):
+    """A versioned model whose manager forgets the versioned QuerySet (system check W001)."""
+
+    objects = models.Manager()

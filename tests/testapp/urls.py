@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("notes/<int:pk>/", views.note_detail, name="note-detail"),
+    path("async-notes/<int:pk>/", views.note_detail_async, name="note-detail-async"),
+    path("notes/by-key/<str:key>/", views.note_by_key, name="note-by-key"),
+    path("my-notes/<int:pk>/", views.my_note, name="my-note"),
+    path("validator/<str:name>/", views.by_validator, name="by-validator"),
+    path("content/", views.by_content, name="by-content"),
+    path("stamped/<int:pk>/", views.stamped_detail, name="stamped-detail"),
+]

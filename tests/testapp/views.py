@@ -1,0 +1,93 @@
+"""Function views for the decorator's tests. ``CALLS`` records which view bodies ran."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from conditional_api import Validator, conditional
+
+from .models import Note, Stamped
+
+CALLS: Counter[str] = Counter()
+
+
+def _note_response(note: Note) -> JsonResponse:
+    return JsonResponse({"key": note.key, "text": note.text, "version": note.version})
+
+
+def _write(request: HttpRequest, note: Note) -> HttpResponse:
+    if request.method == "DELETE":
+        note.delete()
+        return HttpResponse(status=204)
+    note.text = json.loads(request.body)["text"]
+    note.save()
+    return _note_response(note)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "PUT", "DELETE"])
+@conditional(Note)
+def note_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    CALLS["note_detail"] += 1
+    note = get_object_or_404(Note, pk=pk)
+    return _note_response(note) if request.method in ("GET", "HEAD") else _write(request, note)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "PUT", "DELETE"])
+@conditional(Note, require_precondition=True)
+async def note_detail_async(request: HttpRequest, pk: int) -> HttpResponse:
+    CALLS["note_detail_async"] += 1
+    note = await Note.objects.aget(pk=pk)
+    if request.method in ("GET", "HEAD"):
+        return _note_response(note)
+    if request.method == "DELETE":
+        await note.adelete()
+        return HttpResponse(status=204)
+    note.text = json.loads(request.body)["text"]
+    await note.asave()
+    return _note_response(note)
+
+
+@conditional(Note.objects.all(), lookup_field="key", lookup_url_kwarg="key", cache_control="private, max-age=0", vary=["Accept-Language"])
+def note_by_key(request: HttpRequest, key: str) -> HttpResponse:
+    CALLS["note_by_key"] += 1
+    return _note_response(get_object_or_404(Note, key=key))
+
+
+@login_required
+@conditional(lambda request: Note.objects.filter(owner=request.user))
+def my_note(request: HttpRequest, pk: int) -> HttpResponse:
+    CALLS["my_note"] += 1
+    return _note_response(get_object_or_404(Note, pk=pk, owner=request.user))
+
+
+FIXED_MOMENT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+@conditional(validator=lambda request, name: Validator(etag=f'"{name}-1"', last_modified=FIXED_MOMENT) if name != "missing" else None)
+def by_validator(request: HttpRequest, name: str) -> HttpResponse:
+    CALLS["by_validator"] += 1
+    return HttpResponse(f"hello {name}", status=200 if name != "missing" else 404)
+
+
+@csrf_exempt
+@conditional(strategy="content")
+def by_content(request: HttpRequest) -> HttpResponse:
+    CALLS["by_content"] += 1
+    return HttpResponse(request.GET.get("text", "same bytes"))
+
+
+@conditional(Stamped, strategy="updated_at")
+def stamped_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    CALLS["stamped_detail"] += 1
+    stamped = get_object_or_404(Stamped, pk=pk)
+    return JsonResponse({"text": stamped.text})

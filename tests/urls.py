@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("example_project.urls")),
+    path("test/", include("tests.testapp.urls")),
+]
