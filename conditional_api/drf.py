@@ -83,6 +83,9 @@ class ConditionalMixin:
 
     #: Options set in code; they win over ``CONDITIONAL_API`` (as DRF class attributes do).
     conditional_options: dict[str, Any] = {}
+    #: Columns your object permissions read, loaded with the validator columns
+    #: so that checking them costs no extra query.
+    permission_fields: tuple[str, ...] = ()
 
     request: Request
     kwargs: dict[str, Any]
@@ -136,7 +139,7 @@ class ConditionalMixin:
         view = cast(GenericAPIView, self)
         queryset = view.filter_queryset(view.get_queryset())
         queryset = queryset.select_related(None).prefetch_related(None).order_by()
-        queryset = queryset.only(*strategy.state_fields(queryset.model))
+        queryset = queryset.only(*strategy.state_fields(queryset.model), *self.permission_fields)
         lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
         obj = get_object_or_404(queryset, **{view.lookup_field: self.kwargs[lookup_url_kwarg]})
         view.check_object_permissions(self.request, obj)

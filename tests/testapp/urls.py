@@ -1,8 +1,14 @@
-from django.urls import path
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import api, views
+
+router = SimpleRouter()
+router.register("owned-notes", api.OwnedNoteViewSet, basename="owned-note")
 
 urlpatterns = [
+    path("", include(router.urls)),
+    path("generic-notes/<str:key>/", api.NoteDetailView.as_view(), name="generic-note"),
     path("notes/<int:pk>/", views.note_detail, name="note-detail"),
     path("async-notes/<int:pk>/", views.note_detail_async, name="note-detail-async"),
     path("notes/by-key/<str:key>/", views.note_by_key, name="note-by-key"),

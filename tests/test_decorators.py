@@ -1,0 +1,175 @@
+"""@conditional on plain Django views, sync and async."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils.http import http_date
+
+from example_project.blog.models import Article
+from example_project.blog.serializers import ArticleSerializer
+from tests.testapp.models import Note, Stamped
+from tests.testapp.views import CALLS, FIXED_MOMENT
+
+pytestmark = pytest.mark.django_db
+
+SYNC, ASYNC = "/test/notes/{}/", "/test/async-notes/{}/"
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def note() -> Note:
+    return Note.objects.create(key="k", text="one")
+
+
+def put(client: Client, url: str, text: str, **headers: str):
+    return client.put(url, json.dumps({"text": text}), content_type="application/json", **headers)
+
+
+class TestPlainArticleView:
+    def test_serves_the_drf_detail_json_with_validators(self, client, article):
+        response = client.get(f"/plain/articles/{article.pk}/")
+        assert response.json() == ArticleSerializer(Article.objects.get(pk=article.pk)).data
+        assert response.headers["ETag"].startswith('"') and response.headers["Last-Modified"]
+        assert response.headers["Cache-Control"] == "no-cache"
+
+    @pytest.mark.parametrize("method", ["get", "head"])
+    def test_304_in_one_query_without_running_the_view(self, client, article, method):
+        etag = client.get(f"/plain/articles/{article.pk}/").headers["ETag"]
+        with CaptureQueriesContext(connection) as queries:
+            response = getattr(client, method)(f"/plain/articles/{article.pk}/", HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 304 and response.content == b""
+        assert response.headers["ETag"] == etag and response.headers["Cache-Control"] == "no-cache"
+        (query,) = queries.captured_queries
+        assert "body" not in query["sql"] and "title" not in query["sql"]
+
+    @pytest.mark.parametrize("headers", [{}, {"HTTP_IF_NONE_MATCH": "*"}, {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"}])
+    def test_an_unpublished_article_is_a_404_whatever_the_headers(self, client, draft, headers):
+        assert client.get(f"/plain/articles/{draft.pk}/", **headers).status_code == 404
+
+    def test_writes_are_not_allowed(self, client, article):
+        assert client.put(f"/plain/articles/{article.pk}/", HTTP_IF_MATCH="*").status_code == 405
+
+
+@pytest.mark.parametrize("url", [SYNC, ASYNC])
+class TestSyncAndAsync:
+    def test_304_does_not_run_the_view(self, client, note, url):
+        etag = client.get(url.format(note.pk)).headers["ETag"]
+        CALLS.clear()
+        assert client.get(url.format(note.pk), HTTP_IF_NONE_MATCH=etag).status_code == 304
+        assert not CALLS
+
+    def test_a_conditional_write_answers_the_new_etag(self, client, note, url):
+        etag = client.get(url.format(note.pk)).headers["ETag"]
+        response = put(client, url.format(note.pk), "two", HTTP_IF_MATCH=etag)
+        assert response.status_code == 200 and response.json()["version"] == 2
+        assert response.headers["ETag"] == client.get(url.format(note.pk)).headers["ETag"] != etag
+
+    def test_stale_if_match_returns_412_and_does_not_run_the_view(self, client, note, url):
+        stale = client.get(url.format(note.pk)).headers["ETag"]
+        note.save()
+        CALLS.clear()
+        response = put(client, url.format(note.pk), "two", HTTP_IF_MATCH=stale)
+        assert response.status_code == 412 and response.json()["detail"]
+        assert not CALLS and Note.objects.get(pk=note.pk).text == "one"
+
+    def test_delete_with_the_current_etag(self, client, note, url):
+        etag = client.get(url.format(note.pk)).headers["ETag"]
+        assert client.delete(url.format(note.pk), HTTP_IF_MATCH=etag).status_code == 204
+        assert not Note.objects.filter(pk=note.pk).exists()
+
+    def test_malformed_if_match_is_400(self, client, note, url):
+        response = put(client, url.format(note.pk), "two", HTTP_IF_MATCH="not-quoted")
+        assert response.status_code == 400 and Note.objects.get(pk=note.pk).text == "one"
+
+    def test_a_write_between_check_and_claim_is_not_lost(self, client, note, url, monkeypatch):
+        from conditional_api import decorators
+
+        etag = client.get(url.format(note.pk)).headers["ETag"]
+        original = decorators._Conditional.read_validator
+
+        def read_then_concurrent_write(self, request, options, kwargs):
+            result = original(self, request, options, kwargs)
+            if request.method == "PUT":
+                Note.objects.filter(pk=note.pk).update(text="the other writer")
+            return result
+
+        monkeypatch.setattr(decorators._Conditional, "read_validator", read_then_concurrent_write)
+        assert put(client, url.format(note.pk), "mine", HTTP_IF_MATCH=etag).status_code == 412
+        assert Note.objects.get(pk=note.pk).text == "the other writer"
+
+
+def test_the_async_view_requires_a_precondition_from_its_decorator(client, note):
+    assert put(client, ASYNC.format(note.pk), "two").status_code == 428
+    assert put(client, SYNC.format(note.pk), "two").status_code == 200
+
+
+def test_a_missing_row_lets_the_view_answer_404(client):
+    assert client.get(SYNC.format(999), HTTP_IF_NONE_MATCH="*").status_code == 404
+
+
+def test_if_match_star_on_a_missing_row_is_412(client):
+    assert put(client, SYNC.format(999), "x", HTTP_IF_MATCH="*").status_code == 412
+
+
+def test_lookup_field_and_explicit_options(client, note):
+    response = client.get("/test/notes/by-key/k/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.headers["Cache-Control"] == "private, max-age=0"
+    assert response.headers["Vary"] == "Accept-Language"
+    assert client.get("/test/notes/by-key/k/", HTTP_ACCEPT_LANGUAGE="de").headers["ETag"] != response.headers["ETag"]
+    not_modified = client.get("/test/notes/by-key/k/", HTTP_ACCEPT_LANGUAGE="fr", HTTP_IF_NONE_MATCH=response.headers["ETag"])
+    assert not_modified.status_code == 304 and not_modified.headers["Vary"] == "Accept-Language"
+
+
+def test_a_scoped_queryset_comes_after_login_required(client, note, django_user_model):
+    user = django_user_model.objects.create_user("owner", password="pw")
+    note.owner = user
+    note.save()
+    anonymous = client.get(f"/test/my-notes/{note.pk}/", HTTP_IF_NONE_MATCH="*")
+    assert anonymous.status_code == 302  # login_required ran first
+    client.force_login(django_user_model.objects.create_user("other"))
+    assert client.get(f"/test/my-notes/{note.pk}/", HTTP_IF_NONE_MATCH="*").status_code == 404
+    client.force_login(user)
+    assert client.get(f"/test/my-notes/{note.pk}/", HTTP_IF_NONE_MATCH="*").status_code == 304
+
+
+class TestValidatorCallable:
+    def test_stamps_and_revalidates(self, client):
+        response = client.get("/test/validator/world/")
+        assert response.headers["ETag"] == '"world-1"'
+        assert response.headers["Last-Modified"] == http_date(FIXED_MOMENT.timestamp())
+        assert client.get("/test/validator/world/", HTTP_IF_NONE_MATCH='"world-1"').status_code == 304
+        assert client.get("/test/validator/world/", HTTP_IF_MODIFIED_SINCE=response.headers["Last-Modified"]).status_code == 304
+        assert CALLS["by_validator"] == 1
+
+    def test_none_means_no_representation(self, client):
+        assert client.get("/test/validator/missing/", HTTP_IF_NONE_MATCH="*").status_code == 404
+
+
+class TestContentStrategy:
+    def test_etag_from_the_bytes(self, client):
+        first = client.get("/test/content/")
+        assert first.headers["ETag"] == client.get("/test/content/").headers["ETag"]
+        assert client.get("/test/content/?text=other").headers["ETag"] != first.headers["ETag"]
+        assert client.get("/test/content/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
+
+    def test_cannot_guard_a_write(self, client):
+        assert client.post("/test/content/", HTTP_IF_MATCH='"x"').status_code == 412
+        assert client.post("/test/content/").status_code == 200
+
+
+def test_updated_at_strategy_on_a_model_that_is_not_versioned(client):
+    stamped = Stamped.objects.create(text="a")
+    first = client.get(f"/test/stamped/{stamped.pk}/")
+    assert first.headers["Last-Modified"]
+    assert client.get(f"/test/stamped/{stamped.pk}/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
+    stamped.save()
+    assert client.get(f"/test/stamped/{stamped.pk}/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 200

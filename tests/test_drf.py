@@ -1,0 +1,297 @@
+"""The DRF mixins on the example project's viewsets and the test app's views."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from model_bakery import baker
+from rest_framework.test import APIClient
+
+from conditional_api.drf import ConditionalMixin
+from example_project.blog.models import Article, Author
+from example_project.blog.serializers import ArticleSerializer
+from tests.testapp import api as testapp_api
+from tests.testapp.models import Note
+
+pytestmark = pytest.mark.django_db
+
+
+def detail(article: Article) -> str:
+    return f"/api/articles/{article.pk}/"
+
+
+def etag_of(client: APIClient, url: str) -> str:
+    return client.get(url).headers["ETag"]
+
+
+@pytest.fixture
+def serializer_calls(monkeypatch) -> Iterator[list[str]]:
+    """Record every run of the article serializer (representation, validation, save)."""
+    calls: list[str] = []
+    for name in ("to_representation", "is_valid", "save"):
+        original = getattr(ArticleSerializer, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(ArticleSerializer, name, spy)
+    yield calls
+
+
+class TestRetrieve:
+    def test_200_carries_strong_etag_last_modified_and_no_cache(self, api_client, article):
+        response = api_client.get(detail(article))
+        assert response.status_code == 200
+        assert re.fullmatch(r'"[A-Za-z0-9_-]{22}"', response.headers["ETag"])
+        assert response.headers["Last-Modified"].endswith(" GMT")
+        assert response.headers["Cache-Control"] == "no-cache"
+
+    @pytest.mark.parametrize("method", ["get", "head"])
+    def test_304_runs_one_validator_query_and_no_serializer(self, api_client, article, serializer_calls, method):
+        etag = etag_of(api_client, detail(article))
+        serializer_calls.clear()
+        with CaptureQueriesContext(connection) as queries:
+            response = getattr(api_client, method)(detail(article), HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 304
+        assert response.content == b""
+        assert serializer_calls == []
+        (query,) = queries.captured_queries
+        selected = query["sql"].split(" FROM ")[0]
+        assert sorted(re.findall(r'"blog_article"\."(\w+)"', selected)) == ["id", "updated_at", "version"]
+
+    def test_304_with_basic_auth_runs_only_the_authentication_query_besides(self, article, staff):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION="Basic ZGVtbzpkZW1v")  # demo:demo
+        etag = etag_of(client, detail(article))
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(detail(article), HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 304
+        tables = [re.search(r'FROM "(\w+)"', q["sql"]).group(1) for q in queries.captured_queries]
+        assert tables == ["auth_user", "blog_article"]
+
+    def test_304_repeats_the_200s_validators_and_caching_headers(self, api_client, article):
+        ok = api_client.get(detail(article))
+        not_modified = api_client.get(detail(article), HTTP_IF_NONE_MATCH=ok.headers["ETag"])
+        for header in ("ETag", "Last-Modified", "Cache-Control", "Vary"):
+            assert not_modified.headers[header] == ok.headers[header], header
+        assert "Content-Type" not in not_modified.headers
+
+    def test_if_modified_since_revalidates_with_304(self, api_client, article):
+        last_modified = api_client.get(detail(article)).headers["Last-Modified"]
+        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=last_modified).status_code == 304
+
+    def test_a_write_makes_the_old_etag_and_date_stale(self, api_client, article):
+        ok = api_client.get(detail(article))
+        article.title = "Changed"
+        article.save()
+        for header, value in (("HTTP_IF_NONE_MATCH", ok.headers["ETag"]), ("HTTP_IF_MODIFIED_SINCE", ok.headers["Last-Modified"])):
+            response = api_client.get(detail(article), **{header: value})
+            assert response.status_code == 200 and response.json()["title"] == "Changed"
+
+    @pytest.mark.parametrize("headers", [{}, {"HTTP_IF_NONE_MATCH": "*"}, {"HTTP_IF_MATCH": "*"}, {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"}])
+    @pytest.mark.parametrize("user", [None, "reader"])
+    def test_an_unpublished_article_is_a_404_whatever_the_headers(self, draft, reader, user, headers):
+        client = APIClient()
+        if user:
+            client.force_authenticate(reader)
+        assert client.get(detail(draft), **headers).status_code == 404
+
+    def test_staff_see_unpublished_articles_with_validators(self, staff_client, draft):
+        etag = etag_of(staff_client, detail(draft))
+        assert staff_client.get(detail(draft), HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+    def test_the_browsable_api_gets_no_validators(self, api_client, article):
+        response = api_client.get(detail(article), HTTP_ACCEPT="text/html")
+        assert response.status_code == 200 and "ETag" not in response.headers
+
+    def test_the_negotiated_media_type_is_part_of_the_etag(self, api_client, article):
+        plain = etag_of(api_client, detail(article))
+        indented = api_client.get(detail(article), HTTP_ACCEPT="application/json; indent=4")
+        assert indented.content != api_client.get(detail(article)).content
+        assert indented.headers["ETag"] != plain
+
+    def test_query_parameters_outside_the_variant_do_not_change_the_etag(self, api_client, article):
+        # article-detail sets "query_params": [] in the example's settings.
+        assert etag_of(api_client, detail(article) + "?utm_source=x") == etag_of(api_client, detail(article))
+
+    def test_the_release_salt_is_part_of_the_etag(self, api_client, article, settings):
+        before = etag_of(api_client, detail(article))
+        settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASE": "another-release"}
+        assert etag_of(api_client, detail(article)) != before
+
+
+class TestWrites:
+    def test_patch_without_a_precondition_is_428_and_writes_nothing(self, staff_client, article, serializer_calls):
+        response = staff_client.patch(detail(article), {"title": "New"}, format="json")
+        assert response.status_code == 428
+        assert response.json() == {"detail": response.json()["detail"]} and "If-Match" in response.json()["detail"]
+        assert serializer_calls == []
+        assert Article.objects.get(pk=article.pk).version == article.version
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_stale_if_match_returns_412_and_keeps_row(self, staff_client, article, serializer_calls, method):
+        stale = etag_of(staff_client, detail(article))
+        Article.objects.filter(pk=article.pk).update(body="someone else's change")
+        serializer_calls.clear()
+        payload = {"title": "Mine", "body": "b", "published": True, "author": article.author_id, "tags": ["x"]}
+        response = getattr(staff_client, method)(detail(article), payload, format="json", HTTP_IF_MATCH=stale)
+        assert response.status_code == 412
+        assert serializer_calls == []
+        row = Article.objects.get(pk=article.pk)
+        assert (row.title, row.body, row.version) == ("Hello", "someone else's change", article.version + 1)
+        assert sorted(row.tags.values_list("name", flat=True)) == ["alpha", "beta"]
+
+    @pytest.mark.parametrize("header", ["garbage", '"unterminated', 'W/"weak" "two"'])
+    def test_malformed_if_match_is_400_and_writes_nothing(self, staff_client, article, header):
+        response = staff_client.patch(detail(article), {"title": "New"}, format="json", HTTP_IF_MATCH=header)
+        assert response.status_code == 400 and "If-Match" in response.json()["detail"]
+        assert Article.objects.get(pk=article.pk).title == "Hello"
+
+    def test_weak_if_match_never_matches(self, staff_client, article):
+        etag = etag_of(staff_client, detail(article))
+        response = staff_client.patch(detail(article), {"title": "New"}, format="json", HTTP_IF_MATCH="W/" + etag)
+        assert response.status_code == 412
+
+    def test_patch_with_the_current_etag_answers_the_new_representation_and_validators(self, staff_client, article):
+        etag = etag_of(staff_client, detail(article))
+        response = staff_client.patch(detail(article), {"title": "New", "tags": ["gamma"]}, format="json", HTTP_IF_MATCH=etag)
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["title"], body["tags"], body["version"]) == ("New", ["gamma"], article.version + 1)
+        assert response.headers["ETag"] not in (None, etag)
+        fresh = staff_client.get(detail(article))
+        assert fresh.headers["ETag"] == response.headers["ETag"]
+        assert fresh.json() == body
+
+    def test_if_unmodified_since_guards_a_write(self, staff_client, article):
+        last_modified = staff_client.get(detail(article)).headers["Last-Modified"]
+        ok = staff_client.patch(detail(article), {"title": "One"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified)
+        assert ok.status_code == 200
+        again = staff_client.patch(detail(article), {"title": "Two"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified)
+        assert again.status_code == 412
+        assert Article.objects.get(pk=article.pk).title == "One"
+
+    def test_delete_with_the_current_etag(self, staff_client, article):
+        etag = etag_of(staff_client, detail(article))
+        assert staff_client.delete(detail(article), HTTP_IF_MATCH=etag).status_code == 204
+        assert not Article.objects.filter(pk=article.pk).exists()
+
+    def test_a_write_that_lands_between_check_and_claim_loses_nothing(self, staff_client, article, monkeypatch):
+        """Another writer commits after the precondition passed: the claim fails, 412, their write stays."""
+        etag = etag_of(staff_client, detail(article))
+        original = ConditionalMixin.get_validator
+
+        def validator_then_concurrent_write(self, obj, options=None):
+            validator = original(self, obj, options)
+            if self.request.method == "PATCH":
+                Article.objects.filter(pk=obj.pk).update(title="the other writer")
+            return validator
+
+        monkeypatch.setattr(ConditionalMixin, "get_validator", validator_then_concurrent_write)
+        response = staff_client.patch(detail(article), {"title": "mine"}, format="json", HTTP_IF_MATCH=etag)
+        assert response.status_code == 412
+        assert Article.objects.get(pk=article.pk).title == "the other writer"
+
+    def test_anonymous_writes_get_401_with_basic_challenge(self, api_client, article):
+        response = api_client.patch(detail(article), {"title": "x"}, format="json", HTTP_IF_MATCH="*")
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic")
+
+    def test_create_answers_201_with_location_and_the_detail_etag(self, staff_client, author):
+        response = staff_client.post(
+            "/api/articles/", {"title": "T", "body": "B", "published": True, "author": author.pk, "tags": ["zeta", "eta"]}, format="json"
+        )
+        assert response.status_code == 201
+        body = response.json()
+        assert body["tags"] == ["eta", "zeta"] and body["version"] == 1
+        assert response.headers["Location"] == f"http://testserver/api/articles/{body['id']}/"
+        assert response.headers["ETag"] == etag_of(staff_client, f"/api/articles/{body['id']}/")
+
+
+class TestSettingsDriveTheStrategy:
+    def test_articles_use_the_version_counter(self, api_client, article):
+        before = etag_of(api_client, detail(article))
+        Article.objects.filter(pk=article.pk).update(version=99)  # explicit: updated_at stays
+        assert etag_of(api_client, detail(article)) != before
+
+    def test_authors_use_updated_at_alone(self, api_client, author):
+        url = f"/api/authors/{author.pk}/"
+        before = api_client.get(url)
+        assert before.headers["Last-Modified"]
+        Author.objects.filter(pk=author.pk).update(version=99)  # explicit: updated_at stays
+        assert etag_of(api_client, url) == before.headers["ETag"]
+        Author.objects.filter(pk=author.pk).update(name="Grace")
+        assert etag_of(api_client, url) != before.headers["ETag"]
+
+    def test_author_writes_need_no_precondition_but_check_one_when_sent(self, staff_client, author):
+        url = f"/api/authors/{author.pk}/"
+        stale = etag_of(staff_client, url)
+        assert staff_client.patch(url, {"name": "Grace"}, format="json").status_code == 200
+        assert staff_client.patch(url, {"name": "Ada"}, format="json", HTTP_IF_MATCH=stale).status_code == 412
+        assert Author.objects.get(pk=author.pk).name == "Grace"
+
+    def test_code_options_win_over_settings(self, api_client):
+        note = Note.objects.create(key="k")
+        response = api_client.get("/test/generic-notes/k/")
+        assert response.headers["Cache-Control"] == "private, no-cache"
+        Note.objects.filter(pk=note.pk).update(version=5)  # updated_at strategy: no change
+        assert etag_of(api_client, "/test/generic-notes/k/") == response.headers["ETag"]
+
+    def test_a_plain_generic_view_writes_with_compare_and_set(self, api_client):
+        Note.objects.create(key="k", text="one")
+        etag = etag_of(api_client, "/test/generic-notes/k/")
+        ok = api_client.put("/test/generic-notes/k/", {"key": "k", "text": "two"}, format="json", HTTP_IF_MATCH=etag)
+        assert ok.status_code == 200 and ok.headers["ETag"] != etag
+        stale = api_client.put("/test/generic-notes/k/", {"key": "k", "text": "three"}, format="json", HTTP_IF_MATCH=etag)
+        assert stale.status_code == 412 and Note.objects.get(key="k").text == "two"
+
+
+class TestObjectPermissions:
+    @pytest.fixture
+    def owned(self, staff, reader) -> Note:
+        return Note.objects.create(key="mine", owner=staff)
+
+    def test_no_304_for_a_user_the_object_permission_refuses(self, staff, reader, owned):
+        owner = APIClient()
+        owner.force_authenticate(staff)
+        etag = etag_of(owner, f"/test/owned-notes/{owned.pk}/")
+        other = APIClient()
+        other.force_authenticate(reader)
+        assert other.get(f"/test/owned-notes/{owned.pk}/", HTTP_IF_NONE_MATCH=etag).status_code == 403
+        assert other.delete(f"/test/owned-notes/{owned.pk}/", HTTP_IF_MATCH=etag).status_code == 403
+        assert Note.objects.filter(pk=owned.pk).exists()
+
+    def test_the_owner_gets_a_304_in_one_query_with_permission_fields(self, staff, owned):
+        owner = APIClient()
+        owner.force_authenticate(staff)
+        etag = etag_of(owner, f"/test/owned-notes/{owned.pk}/")
+        testapp_api.SERIALIZED.clear()
+        with CaptureQueriesContext(connection) as queries:
+            assert owner.get(f"/test/owned-notes/{owned.pk}/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+        assert len(queries) == 1 and testapp_api.SERIALIZED == []
+
+
+class TestLists:
+    @pytest.mark.parametrize("url", ["/api/articles/", "/api/authors/", "/api/tags/"])
+    def test_lists_revalidate_with_304(self, api_client, article, url):
+        ok = api_client.get(url)
+        assert ok.status_code == 200 and set(ok.json()) == {"count", "next", "previous", "results"}
+        not_modified = api_client.get(url, HTTP_IF_NONE_MATCH=ok.headers["ETag"])
+        assert not_modified.status_code == 304 and not_modified.content == b""
+        assert not_modified.headers["Cache-Control"] == "no-cache"
+
+    def test_a_list_etag_changes_with_its_rows(self, api_client, article):
+        before = etag_of(api_client, "/api/articles/")
+        baker.make(Article, published=True, author=article.author)
+        assert etag_of(api_client, "/api/articles/") != before
+
+    def test_staff_and_anonymous_lists_differ(self, api_client, staff_client, article, draft):
+        assert etag_of(api_client, "/api/articles/") != etag_of(staff_client, "/api/articles/")
+
+    def test_shaping_query_parameters_change_the_list_etag(self, api_client, article):
+        assert etag_of(api_client, "/api/articles/?ordering=-id") != etag_of(api_client, "/api/articles/")

@@ -1,0 +1,175 @@
+"""Every ORM write path bumps version and updated_at, in SQL, and instances see the stored values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.core import checks
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from model_bakery import baker
+
+from conditional_api.models import VersionedQuerySet, claim_state
+from tests.testapp.models import Note, PlainManaged
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(note: Note) -> tuple[int, object]:
+    return Note.objects.filter(pk=note.pk).values_list("version", "updated_at").get()
+
+
+def test_insert_starts_at_version_one_with_the_database_clock():
+    note = Note.objects.create(key="a")
+    assert note.version == 1
+    assert (note.version, note.updated_at) == stored(note)
+
+
+def test_model_bakery_cannot_bypass_the_database_clock():
+    note = baker.make(Note, key="baked")
+    assert note.version == 1 and note.updated_at == stored(note)[1]
+
+
+WRITES: dict[str, Callable[[Note], None]] = {
+    "save": lambda note: note.save(),
+    "save(update_fields)": lambda note: note.save(update_fields=["text"]),
+    "save(force_update)": lambda note: note.save(force_update=True),
+    "QuerySet.update": lambda note: Note.objects.filter(pk=note.pk).update(text="updated"),
+    "related manager update": lambda note: note.owner.note_set.update(text="updated"),
+    "QuerySet.touch": lambda note: Note.objects.filter(pk=note.pk).touch(),
+    "bulk_update": lambda note: Note.objects.bulk_update([note], ["text"]),
+    "update_or_create": lambda note: Note.objects.update_or_create(key=note.key, defaults={"text": "updated"}),
+    "bulk_create(update_conflicts)": lambda note: Note.objects.bulk_create(
+        [Note(key=note.key, text="upserted")], update_conflicts=True, unique_fields=["key"], update_fields=["text"]
+    ),
+}
+
+
+@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
+def test_every_write_path_bumps_version_and_updated_at(write, django_user_model):
+    note = Note.objects.create(key="a", owner=django_user_model.objects.create(username="owner"))
+    before = stored(note)
+    write(note)
+    version, updated_at = stored(note)
+    assert version == before[0] + 1
+    # Each write moves updated_at into a later whole second (see clock.py).
+    assert updated_at.replace(microsecond=0) > before[1].replace(microsecond=0)
+
+
+@pytest.mark.parametrize("write", ["save", "save(update_fields)", "bulk_update"])
+def test_the_instance_reflects_the_stored_values_after_a_write(write):
+    note = Note.objects.create(key="a")
+    note.text = "changed"
+    WRITES[write](note)
+    assert (note.version, note.updated_at) == stored(note)
+    assert not hasattr(note.version, "resolve_expression")
+
+
+def test_bulk_create_upsert_never_moves_the_version_back():
+    note = Note.objects.create(key="a")
+    Note.objects.filter(pk=note.pk).update(text="x")
+    Note.objects.filter(pk=note.pk).update(text="y")
+    (upserted,) = Note.objects.bulk_create(
+        [Note(key="a", text="z")], update_conflicts=True, unique_fields=["key"], update_fields=["text", "version"]
+    )
+    assert stored(note)[0] == 4
+    assert upserted.version == 4
+
+
+def test_bulk_create_sets_version_and_updated_at_on_the_instances():
+    notes = Note.objects.bulk_create([Note(key="a"), Note(key="b")])
+    assert [n.version for n in notes] == [1, 1]
+    if connection.features.can_return_rows_from_bulk_insert:
+        assert [n.updated_at for n in notes] == [stored(n)[1] for n in notes]
+
+
+def test_get_or_create_creates_a_versioned_row():
+    note, created = Note.objects.get_or_create(key="a")
+    assert created and (note.version, note.updated_at) == stored(note)
+
+
+def test_save_with_no_update_fields_writes_nothing_and_bumps_nothing():
+    note = Note.objects.create(key="a")
+    note.save(update_fields=[])
+    assert stored(note)[0] == 1
+
+
+def test_bulk_update_refuses_to_set_the_counters_from_python():
+    note = Note.objects.create(key="a")
+    with pytest.raises(ValueError, match="bumps"):
+        Note.objects.bulk_update([note], ["version"])
+
+
+def test_update_may_set_the_counters_explicitly():
+    note = Note.objects.create(key="a")
+    Note.objects.filter(pk=note.pk).update(version=10)
+    assert stored(note)[0] == 10
+
+
+def test_the_bump_is_computed_in_sql_not_from_the_instance():
+    # A stale instance must not write its stale version back.
+    note = Note.objects.create(key="a")
+    stale = Note.objects.get(pk=note.pk)
+    note.save()
+    note.save()
+    stale.text = "from a stale copy"
+    stale.save()
+    assert stored(note)[0] == 4 and stale.version == 4
+
+
+def test_update_statement_increments_in_sql():
+    note = Note.objects.create(key="a")
+    with CaptureQueriesContext(connection) as queries:
+        note.save()
+    update = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
+    assert '"version" = ("testapp_note"."version" + ' in update
+
+
+def test_several_writes_in_one_second_get_distinct_last_modified_seconds():
+    note = Note.objects.create(key="a")
+    seconds = set()
+    for _ in range(3):
+        note.save()
+        seconds.add(note.updated_at.replace(microsecond=0))
+    assert len(seconds) == 3
+
+
+def test_updated_at_follows_the_database_clock_when_writes_are_far_apart():
+    note = Note.objects.create(key="a")
+    Note.objects.filter(pk=note.pk).update(updated_at=note.updated_at - timedelta(days=1))
+    Note.objects.filter(pk=note.pk).update(text="now")
+    assert stored(note)[1] >= note.updated_at
+
+
+class TestClaimState:
+    def test_claims_the_row_in_the_expected_state(self):
+        note = Note.objects.create(key="a")
+        assert claim_state(Note, note.pk, {"version": note.version, "updated_at": note.updated_at})
+        assert stored(note)[0] == 1  # the claim itself changes nothing
+
+    @pytest.mark.parametrize("field", ["version", "updated_at"])
+    def test_refuses_a_row_that_moved_on(self, field):
+        note = Note.objects.create(key="a")
+        state = {"version": note.version, "updated_at": note.updated_at}
+        note.save()
+        assert not claim_state(Note, note.pk, {field: state[field]})
+
+    def test_matches_whole_second_timestamps(self):
+        # Django writes whole seconds without a fraction on SQLite; the claim
+        # must still match them.
+        note = Note.objects.create(key="a")
+        whole = note.updated_at.replace(microsecond=0) + timedelta(seconds=5)
+        Note.objects.filter(pk=note.pk).update(updated_at=whole)
+        assert claim_state(Note, note.pk, {"updated_at": whole})
+
+
+def test_system_check_warns_about_a_manager_without_the_versioned_queryset():
+    messages = [m for m in checks.run_checks() if m.id == "conditional_api.W001"]
+    assert [m.obj for m in messages] == [PlainManaged]
+    assert "VersionedQuerySet" in messages[0].hint
+
+
+def test_versioned_models_get_the_versioned_queryset_by_default():
+    assert isinstance(Note.objects.all(), VersionedQuerySet)
