@@ -1,0 +1,80 @@
+"""CONDITIONAL_API: validation with actionable messages, per-view lookup, reload on change."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from conditional_api.conf import validate_settings, view_options
+from conditional_api.validators import ContentStrategy, UpdatedAtStrategy, VersionStrategy
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"VIEWS": {"article-detail": {"strategy": "verison"}}},
+         "CONDITIONAL_API['VIEWS']['article-detail']['strategy'] is 'verison'; expected one of: version, updated_at, content"),
+        ({"VIEWS": {"x": {"require_precondition": "yes"}}}, "['require_precondition'] must be True or False"),
+        ({"VIEWS": {"x": {"cach_control": "no-cache"}}}, "has the unknown key 'cach_control'"),
+        ({"VIEWS": {"x": {"query_params": "page"}}}, "must be '__all__' or a list of query parameter names"),
+        ({"VIEWS": {"x": {"vary": "Accept"}}}, "must be a list of request header names"),
+        ({"VIEWS": {"x": "version"}}, "['x'] must be a dict of view options, not str"),
+        ({"DEFAULTS": {"strategy": "os.path.join"}}, "'os.path.join'; expected one of"),
+        ({"RELEASE": 3}, "['RELEASE'] must be a string"),
+        ({"RELESE": "1"}, "has the unknown key 'RELESE'"),
+        ({"SKIP_FORMATS": "api"}, "['SKIP_FORMATS'] must be a list of renderer formats"),
+    ],
+)
+def test_wrong_settings_fail_the_system_check_naming_key_and_fix(value, message):
+    with override_settings(CONDITIONAL_API=value):
+        errors = [e for e in checks.run_checks() if e.id == "conditional_api.E001"]
+        assert any(message in e.msg for e in errors), [e.msg for e in errors]
+        with pytest.raises(ImproperlyConfigured):
+            view_options(["x"])
+
+
+def test_the_example_settings_are_valid():
+    assert validate_settings() == []
+
+
+def test_lookup_merges_least_specific_first_and_code_wins():
+    config = {
+        "DEFAULTS": {"cache_control": "max-age=0"},
+        "VIEWS": {
+            "app.views.ArticleViewSet": {"strategy": "updated_at"},
+            "article": {"require_precondition": True, "query_params": ["page"]},
+            "article-detail": {"strategy": "version"},
+            "article.update": {"cache_control": None},
+        },
+    }
+    with override_settings(CONDITIONAL_API=config):
+        options = view_options(["app.views.ArticleViewSet", "article", "article-detail", "article.update"])
+        assert isinstance(options.strategy, VersionStrategy)
+        assert options.require_precondition is True
+        assert options.cache_control is None
+        assert options.query_params == frozenset({"page"})
+        list_options = view_options(["app.views.ArticleViewSet", "article", "article-list", "article.list"])
+        assert isinstance(list_options.strategy, UpdatedAtStrategy) and list_options.cache_control == "max-age=0"
+        coded = view_options(["article-detail"], {"strategy": "content", "vary": ["Accept-Language"]})
+        assert isinstance(coded.strategy, ContentStrategy) and coded.vary == ("Accept-Language",)
+
+
+def test_defaults_without_any_setting():
+    with override_settings(CONDITIONAL_API=None):
+        options = view_options(["anything"])
+    assert isinstance(options.strategy, VersionStrategy)
+    assert (options.require_precondition, options.cache_control, options.query_params, options.vary) == (False, "no-cache", None, ())
+
+
+def test_a_strategy_by_dotted_path():
+    with override_settings(CONDITIONAL_API={"DEFAULTS": {"strategy": "conditional_api.validators.UpdatedAtStrategy"}}):
+        assert isinstance(view_options(["x"]).strategy, UpdatedAtStrategy)
+
+
+def test_settings_changes_are_picked_up():
+    with override_settings(CONDITIONAL_API={"DEFAULTS": {"require_precondition": True}}):
+        assert view_options(["x"]).require_precondition is True
+    with override_settings(CONDITIONAL_API={"DEFAULTS": {"require_precondition": False}}):
+        assert view_options(["x"]).require_precondition is False

@@ -1,0 +1,95 @@
+"""example_project keeps the shared contract: seed data, filters, ordering, pagination, shapes."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from example_project.blog.models import Article, Author, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded() -> None:
+    call_command("seed_demo", articles=60, stdout=io.StringIO())
+
+
+def snapshot() -> list[tuple]:
+    return [
+        (a.title, a.body, a.published, a.author.email, sorted(a.tags.values_list("name", flat=True)), a.version)
+        for a in Article.objects.select_related("author").order_by("title")
+    ]
+
+
+def test_seed_demo_is_idempotent_and_deterministic(seeded):
+    first = snapshot()
+    call_command("seed_demo", articles=60, stdout=io.StringIO())
+    assert snapshot() == first
+    assert (Article.objects.count(), Author.objects.count()) == (60, 6)
+    assert Article.objects.filter(published=False).exists()
+    assert User.objects.get(username="demo").is_staff and not User.objects.get(username="reader").is_staff
+    assert User.objects.get(username="demo").check_password("demo")
+
+
+def test_article_representation(api_client, seeded):
+    article = api_client.get("/api/articles/?page_size=1").json()["results"][0]
+    assert set(article) == {"id", "title", "body", "published", "author", "tags", "version", "updated_at"}
+    assert set(article["author"]) == {"id", "name"}
+    assert article["tags"] == sorted(article["tags"])
+    assert article["updated_at"].endswith("Z")
+
+
+def test_author_and_tag_representations(api_client, seeded):
+    assert set(api_client.get("/api/authors/").json()["results"][0]) == {"id", "name", "email", "version", "updated_at"}
+    tags = api_client.get("/api/tags/").json()["results"]
+    assert set(tags[0]) == {"id", "name"} and [t["name"] for t in tags] == sorted(t["name"] for t in tags)
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("published=true", lambda a: a.published),
+        ("published=false", lambda a: not a.published),
+        ("author=2", lambda a: a.published and a.author_id == 2),
+        ("tag=beta", lambda a: a.published and a.tags.filter(name="beta").exists()),
+    ],
+)
+def test_list_filters(staff_client, api_client, seeded, query, expected):
+    client = staff_client if "published" in query else api_client
+    ids = [a["id"] for a in client.get(f"/api/articles/?{query}&page_size=100").json()["results"]]
+    assert ids == [a.pk for a in Article.objects.order_by("id") if expected(a)]
+    assert ids
+
+
+@pytest.mark.parametrize("query", ["published=maybe", "author=abc"])
+def test_invalid_filters_are_400(api_client, seeded, query):
+    assert api_client.get(f"/api/articles/?{query}").status_code == 400
+
+
+@pytest.mark.parametrize("ordering", ["id", "-id", "title", "-title", "updated_at", "-updated_at"])
+def test_ordering(api_client, seeded, ordering):
+    results = api_client.get(f"/api/articles/?ordering={ordering}&page_size=100").json()["results"]
+    key = ordering.lstrip("-")
+    values = [r[key] for r in results]
+    assert values == sorted(values, reverse=ordering.startswith("-"))
+
+
+def test_pagination_defaults_and_maximum(api_client, seeded):
+    page = api_client.get("/api/articles/").json()
+    assert len(page["results"]) == 20 and page["count"] == Article.objects.filter(published=True).count()
+    assert page["next"].endswith("/api/articles/?page=2") and page["previous"] is None
+    assert len(api_client.get("/api/articles/?page_size=1000").json()["results"]) == 48  # capped at 100
+
+
+def test_authors_ordering_by_name(api_client, seeded):
+    names = [a["name"] for a in api_client.get("/api/authors/?ordering=-name").json()["results"]]
+    assert names == sorted(names, reverse=True)
+
+
+def test_tags_are_read_only(staff_client, seeded):
+    assert staff_client.post("/api/tags/", {"name": "new"}, format="json").status_code == 405
+    assert not Tag.objects.filter(name="new").exists()
