@@ -32,7 +32,7 @@ from .conf import ViewOptions, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
 from .responses import decision_response, not_modified, stamp_validators
-from .validators import ContentStrategy, ModelStrategy, Validator, Variant
+from .validators import EXISTS_WITHOUT_VALIDATOR, ContentStrategy, ModelStrategy, Validator, Variant
 
 __all__ = ["conditional"]
 
@@ -116,14 +116,10 @@ class _Conditional:
         return validator is None and request.method in SAFE_METHODS and options.strategy.reads_state
 
     def decide(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> Decision:
-        safe = request.method in SAFE_METHODS
-        if not options.strategy.reads_state and not safe:
-            if any(request.META.get(k) for k in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_UNMODIFIED_SINCE")):
-                return Decision(
-                    Outcome.PRECONDITION_FAILED,
-                    "This resource's validator comes from its content, which cannot guard a write.",
-                )
-            return Decision(Outcome.PROCEED)
+        if not options.strategy.reads_state and request.method not in SAFE_METHODS:
+            # A content hash is only known after the view ran: before a write,
+            # the resource exists but has no ETag to compare.
+            validator = EXISTS_WITHOUT_VALIDATOR
         return evaluate(request, validator, require_precondition=options.require_precondition)
 
     def short_circuit(self, decision: Decision, validator: Validator | None, options: ViewOptions) -> HttpResponseBase | None:

@@ -36,7 +36,7 @@ from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
 from .responses import stamp_validators
-from .validators import ContentStrategy, ModelStrategy, Validator, ValidatorStrategy, Variant
+from .validators import EXISTS_WITHOUT_VALIDATOR, ContentStrategy, ModelStrategy, Validator, ValidatorStrategy, Variant
 
 __all__ = [
     "PreconditionFailed",
@@ -247,6 +247,9 @@ class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
     """POST: 201 with the new object's validators and a Location."""
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The list exists but its ETag is not read before a write: If-Match
+        # "*" holds, a listed tag or If-None-Match "*" fails, malformed is 400.
+        self.check_preconditions(EXISTS_WITHOUT_VALIDATOR)
         serializer = cast(GenericAPIView, self).get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)

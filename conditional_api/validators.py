@@ -29,6 +29,7 @@ __all__ = [
     "UpdatedAtStrategy",
     "ContentStrategy",
     "make_etag",
+    "EXISTS_WITHOUT_VALIDATOR",
 ]
 
 
@@ -41,6 +42,11 @@ class Validator:
     last_modified: datetime | None = None
     #: Column values that identify the state, for the compare-and-set of writes.
     state: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+#: A resource that exists but has no validator to compare, such as a collection
+#: that is written to with POST: If-Match ``*`` holds, a listed tag cannot match.
+EXISTS_WITHOUT_VALIDATOR = Validator()
 
 
 @dataclass(frozen=True)

@@ -161,9 +161,13 @@ class TestContentStrategy:
         assert client.get("/test/content/?text=other").headers["ETag"] != first.headers["ETag"]
         assert client.get("/test/content/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
 
-    def test_cannot_guard_a_write(self, client):
-        assert client.post("/test/content/", HTTP_IF_MATCH='"x"').status_code == 412
-        assert client.post("/test/content/").status_code == 200
+    @pytest.mark.parametrize(
+        "headers, status",
+        [({}, 200), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_MATCH": "*"}, 200), ({"HTTP_IF_NONE_MATCH": "*"}, 412), ({"HTTP_IF_MATCH": "x"}, 400)],
+    )
+    def test_a_write_has_no_etag_to_compare(self, client, headers, status):
+        assert client.post("/test/content/", **headers).status_code == status
+        assert CALLS["by_content"] == (1 if status == 200 else 0)
 
 
 def test_updated_at_strategy_on_a_model_that_is_not_versioned(client):

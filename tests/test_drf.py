@@ -213,6 +213,16 @@ class TestWrites:
         assert response.headers["ETag"] == etag_of(staff_client, f"/api/articles/{body['id']}/")
 
 
+@pytest.mark.parametrize(
+    "headers, status",
+    [({"HTTP_IF_MATCH": "garbage"}, 400), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_NONE_MATCH": "*"}, 412), ({"HTTP_IF_MATCH": "*"}, 201)],
+)
+def test_a_create_evaluates_its_preconditions_before_writing(staff_client, author, headers, status):
+    payload = {"title": "T", "body": "B", "author": author.pk}
+    assert staff_client.post("/api/articles/", payload, format="json", **headers).status_code == status
+    assert Article.objects.filter(title="T").count() == (1 if status == 201 else 0)
+
+
 class TestSettingsDriveTheStrategy:
     def test_articles_use_the_version_counter(self, api_client, article):
         before = etag_of(api_client, detail(article))
