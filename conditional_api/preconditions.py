@@ -31,7 +31,7 @@ from django.utils.http import parse_http_date_safe
 
 from .validators import Validator
 
-__all__ = ["Outcome", "Decision", "evaluate", "parse_entity_tags", "MalformedField", "ANY"]
+__all__ = ["Outcome", "Decision", "evaluate", "parse_entity_tags", "MalformedField", "ANY", "CODING_SUFFIXES"]
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 #: §13.2.1: these methods do not select or modify a representation.
@@ -43,6 +43,11 @@ ANY: Final = "*"
 # after it. Every match consumes at least two characters, so a field of any
 # length is parsed in linear time.
 _MEMBER = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*)?(?:,|\Z)')
+
+
+#: Content-codings whose representation gets the state's tag plus a suffix
+#: (see conditional_api.middleware): ``"x-gzip"`` is ``"x"``, compressed.
+CODING_SUFFIXES: Final = {"gzip": "-gzip"}
 
 
 class MalformedField(ValueError):
@@ -98,12 +103,17 @@ def parse_entity_tags(value: str) -> str | tuple[EntityTag, ...]:
     return tuple(tags)
 
 
+def _same_state(tag: EntityTag, opaque: str) -> bool:
+    """The tag names the current representation, or its content-coded twin."""
+    return tag.opaque == opaque or any(tag.opaque == opaque + suffix for suffix in CODING_SUFFIXES.values())
+
+
 def _strong_match(current: str | None, tags: tuple[EntityTag, ...]) -> bool:
     """§8.8.3.2 strong comparison: both tags strong, opaque-tags identical."""
     if current is None or current.startswith("W/"):
         return False
     opaque = current[1:-1]
-    return any(not tag.weak and tag.opaque == opaque for tag in tags)
+    return any(not tag.weak and _same_state(tag, opaque) for tag in tags)
 
 
 def _weak_match(current: str | None, tags: tuple[EntityTag, ...]) -> bool:
@@ -111,7 +121,7 @@ def _weak_match(current: str | None, tags: tuple[EntityTag, ...]) -> bool:
     if current is None:
         return False
     opaque = current.removeprefix("W/")[1:-1]
-    return any(tag.opaque == opaque for tag in tags)
+    return any(_same_state(tag, opaque) for tag in tags)
 
 
 def _http_date(request: HttpRequest, meta_key: str) -> datetime | None:

@@ -16,5 +16,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {
-        "NAME": os.path.join(tempfile.gettempdir(), f"conditional_api_tests_{os.getuid()}.sqlite3")
+        # One file per test run, so that concurrent runs cannot share it.
+        "NAME": os.path.join(tempfile.gettempdir(), f"conditional_api_tests_{os.getpid()}.sqlite3")
     }

@@ -55,7 +55,9 @@ def test_if_none_match_on_reads(method, header, expected):
         ("*", PROCEED),
         ('W/"v2"', FAILED),  # §13.1.1: strong comparison, a weak tag never matches
         ('"v1"', FAILED),
-        ('"v2-gzip"', FAILED),
+        ('"v2-gzip"', PROCEED),  # the gzip twin of "v2" (conditional_api.middleware)
+        ('W/"v2-gzip"', FAILED),
+        ('"v2-br"', FAILED),
         ("v2", BAD),  # malformed: never let a write through
         ('"v2', BAD),
         ('*, "v2"', BAD),

@@ -1,0 +1,76 @@
+"""Behind compression, ETags stay strong and conditional writes keep working."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from django.test import override_settings
+from model_bakery import baker
+
+from example_project.blog.models import Article
+
+pytestmark = pytest.mark.django_db
+
+GZIP = {"HTTP_ACCEPT_ENCODING": "gzip, deflate"}
+
+
+def with_gzip(middleware: str):
+    from django.conf import settings
+
+    return override_settings(MIDDLEWARE=[middleware, *settings.MIDDLEWARE])
+
+
+@pytest.fixture
+def long_article(author) -> Article:
+    return baker.make(Article, title="Long", body="words " * 200, published=True, author=author)
+
+
+def test_djangos_gzip_middleware_weakens_the_etag_and_if_match_fails(staff_client, long_article):
+    """The problem this middleware exists for: a weak tag never passes If-Match."""
+    url = f"/api/articles/{long_article.pk}/"
+    with with_gzip("django.middleware.gzip.GZipMiddleware"):
+        etag = staff_client.get(url, **GZIP).headers["ETag"]
+        assert etag.startswith('W/"')
+        assert staff_client.patch(url, {"title": "x"}, format="json", HTTP_IF_MATCH=etag, **GZIP).status_code == 412
+
+
+@pytest.fixture
+def strong_gzip():
+    with with_gzip("conditional_api.middleware.GZipMiddleware"):
+        yield
+
+
+@pytest.mark.usefixtures("strong_gzip")
+class TestStrongGZip:
+    def test_compressed_bytes_get_their_own_strong_tag(self, api_client, long_article):
+        url = f"/api/articles/{long_article.pk}/"
+        identity = api_client.get(url)
+        compressed = api_client.get(url, **GZIP)
+        assert compressed.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(compressed.content) == identity.content
+        assert compressed.headers["ETag"] == identity.headers["ETag"][:-1] + '-gzip"'
+        assert "Accept-Encoding" in compressed.headers["Vary"] and "Accept-Encoding" in identity.headers["Vary"]
+
+    def test_one_state_compresses_to_the_same_bytes(self, api_client, long_article):
+        url = f"/api/articles/{long_article.pk}/"
+        assert api_client.get(url, **GZIP).content == api_client.get(url, **GZIP).content
+
+    def test_a_304_repeats_the_tag_the_client_holds(self, api_client, long_article):
+        url = f"/api/articles/{long_article.pk}/"
+        held = api_client.get(url, **GZIP).headers["ETag"]
+        not_modified = api_client.get(url, HTTP_IF_NONE_MATCH=held, **GZIP)
+        assert not_modified.status_code == 304 and not_modified.headers["ETag"] == held
+        plain = api_client.get(url).headers["ETag"]
+        assert api_client.get(url, HTTP_IF_NONE_MATCH=plain, **GZIP).headers["ETag"] == plain
+
+    def test_if_match_with_the_gzip_tag_writes_and_stays_safe(self, staff_client, long_article):
+        url = f"/api/articles/{long_article.pk}/"
+        held = staff_client.get(url, **GZIP).headers["ETag"]
+        assert staff_client.patch(url, {"title": "one"}, format="json", HTTP_IF_MATCH=held, **GZIP).status_code == 200
+        assert staff_client.patch(url, {"title": "two"}, format="json", HTTP_IF_MATCH=held, **GZIP).status_code == 412
+        assert Article.objects.get(pk=long_article.pk).title == "one"
+
+    def test_responses_without_a_strong_etag_keep_djangos_behaviour(self, api_client, long_article):
+        response = api_client.get(f"/api/articles/{long_article.pk}/", HTTP_ACCEPT="text/html", **GZIP)
+        assert response.headers["Content-Encoding"] == "gzip" and "ETag" not in response.headers
