@@ -34,7 +34,28 @@ _EXPORTS = {
     "view_options": "conf",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ContentStrategy",
+    "Decision",
+    "ModelStrategy",
+    "Outcome",
+    "UpdatedAtField",
+    "UpdatedAtStrategy",
+    "Validator",
+    "ValidatorStrategy",
+    "Variant",
+    "VersionField",
+    "VersionStrategy",
+    "VersionedManager",
+    "VersionedModel",
+    "VersionedQuerySet",
+    "ViewOptions",
+    "claim_state",
+    "conditional",
+    "evaluate",
+    "make_etag",
+    "view_options",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -90,7 +90,7 @@ def _refresh_bumped(queryset: models.QuerySet, objs: Sequence[models.Model]) -> 
     for start in range(0, len(pks), _REFRESH_BATCH):
         rows = queryset.model._base_manager.using(queryset.db).filter(pk__in=pks[start : start + _REFRESH_BATCH])
         for pk, *values in rows.values_list("pk", *names):
-            for name, value in zip(names, values):
+            for name, value in zip(names, values, strict=True):
                 setattr(by_pk[pk], name, value)
 
 

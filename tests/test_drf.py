@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 from rest_framework.test import APIClient

@@ -1,0 +1,49 @@
+"""The package installs with Django alone: only conditional_api.drf imports DRF."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import conditional_api
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WITHOUT_DRF = """
+import sys
+sys.modules["rest_framework"] = None  # any import of DRF now fails
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "conditional_api"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+)
+django.setup()
+import conditional_api
+for name in conditional_api.__all__:
+    getattr(conditional_api, name)
+import conditional_api.middleware, conditional_api.checks
+try:
+    import conditional_api.drf
+except ImportError:
+    print("ok")
+"""
+
+
+def test_everything_but_the_drf_module_imports_without_drf():
+    result = subprocess.run([sys.executable, "-c", WITHOUT_DRF], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_runtime_dependencies_are_django_alone():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert [dep.split(">")[0].split("<")[0] for dep in project["dependencies"]] == ["Django"]
+    assert project["optional-dependencies"]["drf"] == ["djangorestframework>=3.16"]
+
+
+def test_the_public_api_is_declared():
+    assert sorted(conditional_api.__all__) == sorted(conditional_api._EXPORTS)
+    assert all(getattr(conditional_api, name) for name in conditional_api.__all__)
