@@ -35,7 +35,7 @@ from rest_framework.reverse import reverse
 from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
-from .responses import stamp_validators
+from .responses import WithoutContentLength, stamp_validators
 from .validators import EXISTS_WITHOUT_VALIDATOR, ContentStrategy, ModelStrategy, Validator, ValidatorStrategy, Variant
 
 __all__ = [
@@ -76,6 +76,10 @@ _ERRORS: dict[Outcome, type[APIException]] = {
     Outcome.PRECONDITION_FAILED: PreconditionFailed,
     Outcome.PRECONDITION_REQUIRED: PreconditionRequired,
 }
+
+
+class NotModifiedResponse(WithoutContentLength, Response):
+    """DRF's 304: rendered through finalize_response like the 200, without Content-Length."""
 
 
 class ConditionalMixin:
@@ -172,7 +176,7 @@ class ConditionalMixin:
     def not_modified_response(self, validator: Validator, options: ViewOptions) -> Response:
         # Returned through DRF's finalize_response, so the 304 gets the same
         # Vary and Allow headers as the 200.
-        return cast(Response, stamp_validators(Response(status=status.HTTP_304_NOT_MODIFIED), validator, options))
+        return cast(Response, stamp_validators(NotModifiedResponse(status=status.HTTP_304_NOT_MODIFIED), validator, options))
 
     def stamp_validators(self, response: Response, validator: Validator | None, options: ViewOptions) -> Response:
         if 200 <= response.status_code < 300:

@@ -20,7 +20,7 @@ from .conf import ViewOptions
 from .preconditions import Decision
 from .validators import Validator
 
-__all__ = ["stamp_validators", "not_modified", "decision_response", "cache_control_directives"]
+__all__ = ["stamp_validators", "not_modified", "decision_response", "cache_control_directives", "WithoutContentLength"]
 
 
 def cache_control_directives(value: str) -> dict[str, Any]:
@@ -54,9 +54,28 @@ def stamp_validators(response: HttpResponseBase, validator: Validator | None, op
     return response
 
 
+class WithoutContentLength:
+    """Keeps Content-Length off a 304 (RFC 9110 §8.6).
+
+    A 304 may carry Content-Length only if it equals the 200's length, which
+    is not known without rendering. CommonMiddleware adds ``Content-Length:
+    0`` to any response that lacks one; answering that the header is handled
+    keeps it away.
+    """
+
+    def has_header(self, header: str) -> bool:
+        return header.lower() == "content-length" or super().has_header(header)  # type: ignore[misc]
+
+    __contains__ = has_header
+
+
+class NotModified(WithoutContentLength, HttpResponseNotModified):
+    pass
+
+
 def not_modified(validator: Validator, options: ViewOptions) -> HttpResponseNotModified:
     """A 304 with no body and the validators the 200 would have carried."""
-    response = HttpResponseNotModified()
+    response = NotModified()
     stamp_validators(response, validator, options)
     return response
 

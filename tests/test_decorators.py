@@ -48,6 +48,7 @@ class TestPlainArticleView:
             response = getattr(client, method)(f"/plain/articles/{article.pk}/", HTTP_IF_NONE_MATCH=etag)
         assert response.status_code == 304 and response.content == b""
         assert response.headers["ETag"] == etag and response.headers["Cache-Control"] == "no-cache"
+        assert "Content-Length" not in response.headers
         (query,) = queries.captured_queries
         assert "body" not in query["sql"] and "title" not in query["sql"]
 

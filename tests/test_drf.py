@@ -80,6 +80,8 @@ class TestRetrieve:
         for header in ("ETag", "Last-Modified", "Cache-Control", "Vary"):
             assert not_modified.headers[header] == ok.headers[header], header
         assert "Content-Type" not in not_modified.headers
+        # RFC 9110 §8.6: no Content-Length unless it is the 200's (CommonMiddleware would add 0).
+        assert "Content-Length" not in not_modified.headers
 
     def test_if_modified_since_revalidates_with_304(self, api_client, article):
         last_modified = api_client.get(detail(article)).headers["Last-Modified"]
