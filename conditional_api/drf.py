@@ -154,15 +154,6 @@ class ConditionalMixin:
         strategy = cast(ModelStrategy, self.get_validator_strategy(options))
         return strategy.validator(obj, self.get_variant(options), api_settings.release)
 
-    def _model_strategy(self, options: ViewOptions) -> ModelStrategy:
-        strategy = self.get_validator_strategy(options)
-        if not isinstance(strategy, ModelStrategy):
-            raise TypeError(
-                f"{type(self).__qualname__} uses the {strategy.name!r} strategy for a single object; "
-                "use 'version' or 'updated_at' (a content hash cannot guard a write)."
-            )
-        return strategy
-
     # -- the decision --------------------------------------------------------
 
     def check_preconditions(self, validator: Validator | None, options: ViewOptions | None = None) -> Decision:
@@ -186,7 +177,13 @@ class ConditionalMixin:
     def _conditional_write(self, action: Any, *args: Any, **kwargs: Any) -> Response:
         """Decide, then run a write action inside a transaction that first claims the row."""
         options = self.get_conditional_options()
-        strategy = self._model_strategy(options)
+        strategy = self.get_validator_strategy(options)
+        if not isinstance(strategy, ModelStrategy):
+            # A content hash exists only after rendering: no ETag is read
+            # before this write, so only If-Match "*" can hold, and there is
+            # no row state to compare-and-set.
+            self.check_preconditions(EXISTS_WITHOUT_VALIDATOR, options)
+            return action(self.request, *args, **kwargs)
         obj = self.get_validator_object(strategy)
         validator = self.get_validator(obj, options)
         decision = self.check_preconditions(validator, options)

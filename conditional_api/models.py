@@ -98,10 +98,14 @@ class VersionedQuerySet(models.QuerySet[_M]):
     """A QuerySet whose bulk writes bump ``version`` and ``updated_at`` like ``save()`` does."""
 
     def update(self, **kwargs: Any) -> int:
-        """Update rows and bump them; pass ``version`` or ``updated_at`` yourself to set them instead."""
-        bumps = _bump_values(self.model)
-        if not bumps.keys() & kwargs.keys():
-            kwargs.update(bumps)
+        """Update rows and bump them.
+
+        Pass ``version`` yourself to manage the counters by hand (nothing is
+        bumped then); any other bumped field you pass keeps your value while
+        the rest are still bumped.
+        """
+        if not {f.attname for f in _bump_fields(self.model) if isinstance(f, VersionField)} & kwargs.keys():
+            kwargs = {**_bump_values(self.model), **kwargs}
         return super().update(**kwargs)
 
     update.alters_data = True  # type: ignore[attr-defined]
@@ -154,7 +158,9 @@ class VersionedQuerySet(models.QuerySet[_M]):
 
 
 class VersionedManager(models.Manager.from_queryset(VersionedQuerySet)):  # type: ignore[misc]
-    """The default manager of versioned models."""
+    """The default manager of versioned models; data migrations get it too."""
+
+    use_in_migrations = True
 
 
 class VersionedModel(models.Model):
@@ -173,9 +179,15 @@ class VersionedModel(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        bumped = {f.name for f in _bump_fields(type(self))}
         update_fields = kwargs.get("update_fields")
+        deferred = self.get_deferred_fields()
+        if update_fields is None and deferred and not self._state.adding and not kwargs.get("force_insert"):
+            # Django saves only the loaded fields of a partly loaded instance;
+            # the counters must be among them even when they were deferred.
+            update_fields = {f.attname for f in self._meta.concrete_fields if not f.primary_key} - deferred
         if update_fields:
-            kwargs["update_fields"] = {*update_fields, *(f.name for f in _bump_fields(type(self)))}
+            kwargs["update_fields"] = {*update_fields, *bumped}
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         # Without RETURNING on UPDATE (Django < 6), the new values are read
         # back in the same transaction, while the row is still locked: a

@@ -131,9 +131,12 @@ def _http_date(request: HttpRequest, meta_key: str) -> datetime | None:
 
 
 def _field(request: HttpRequest, meta_key: str) -> str | None:
-    """A field's value, None when absent or empty (an empty field states no condition)."""
-    raw = request.META.get(meta_key)
-    return raw if raw and raw.strip(" \t") else None
+    """A field's value, None when absent.
+
+    Present but empty is an empty list (§5.6.1): no tag in it can match, so
+    an empty If-Match fails and an empty If-None-Match holds.
+    """
+    return request.META.get(meta_key)
 
 
 def if_match_passes(field_value: str, validator: Validator | None) -> bool:

@@ -262,6 +262,14 @@ class TestSettingsDriveTheStrategy:
         assert stale.status_code == 412 and Note.objects.get(key="k").text == "two"
 
 
+@pytest.mark.parametrize("headers, status", [({"HTTP_IF_MATCH": "*"}, 200), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_MATCH": "x"}, 400)])
+def test_a_content_strategy_write_can_only_be_conditional_on_any(staff_client, article, settings, headers, status):
+    settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "VIEWS": {"article-detail": {"strategy": "content"}}}
+    response = staff_client.patch(detail(article), {"title": "New"}, format="json", **headers)
+    assert response.status_code == status
+    assert Article.objects.get(pk=article.pk).title == ("New" if status == 200 else "Hello")
+
+
 class TestObjectPermissions:
     @pytest.fixture
     def owned(self, staff, reader) -> Note:

@@ -173,3 +173,26 @@ def test_system_check_warns_about_a_manager_without_the_versioned_queryset():
 
 def test_versioned_models_get_the_versioned_queryset_by_default():
     assert isinstance(Note.objects.all(), VersionedQuerySet)
+
+
+@pytest.mark.parametrize("load", [lambda: Note.objects.only("text"), lambda: Note.objects.defer("text")], ids=["only", "defer"])
+def test_saving_a_partly_loaded_instance_bumps(load):
+    note = Note.objects.create(key="a")
+    partial = load().get(pk=note.pk)
+    partial.key = "b"
+    partial.save()
+    assert stored(note)[0] == 2 and partial.version == 2
+
+
+def test_setting_updated_at_explicitly_still_bumps_the_version():
+    from django.utils import timezone
+
+    note = Note.objects.create(key="a")
+    Note.objects.filter(pk=note.pk).update(text="changed", updated_at=timezone.now())
+    assert stored(note)[0] == 2
+
+
+def test_the_manager_is_used_in_migrations():
+    from conditional_api.models import VersionedManager
+
+    assert VersionedManager.use_in_migrations is True

@@ -47,3 +47,9 @@ def test_runtime_dependencies_are_django_alone():
 def test_the_public_api_is_declared():
     assert sorted(conditional_api.__all__) == sorted(conditional_api._EXPORTS)
     assert all(getattr(conditional_api, name) for name in conditional_api.__all__)
+
+
+def test_migrations_match_the_models(db):
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

@@ -63,6 +63,8 @@ def test_if_none_match_on_reads(method, header, expected):
         ('*, "v2"', BAD),
         ('w/"v2"', BAD),
         ('"v2" "v1"', BAD),
+        ("", FAILED),  # an empty list: no tag can match (§5.6.1)
+        (" ", FAILED),
     ],
 )
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "POST"])
