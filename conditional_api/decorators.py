@@ -109,11 +109,18 @@ class _Conditional:
         return strategy.validator(fresh, self.variant(request, options), _release()) if fresh else None
 
     def no_representation(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> bool:
-        """A GET/HEAD of a row that is not there: the view answers (usually 404).
+        """A row that is not there, and nothing to decide: the view answers (usually 404).
 
-        Preconditions do not apply to an answer that would not be 2xx (§13.2.1).
+        Preconditions do not apply to an answer that would not be 2xx
+        (§13.2.1), and a required precondition cannot be met for a row that
+        is not there. A write that does carry a precondition is still
+        evaluated, so a PUT that would create cannot slip past If-Match.
         """
-        return validator is None and request.method in SAFE_METHODS and options.strategy.reads_state
+        if validator is not None or not options.strategy.reads_state:
+            return False
+        return request.method in SAFE_METHODS or not any(
+            key in request.META for key in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
+        )
 
     def decide(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> Decision:
         if not options.strategy.reads_state and request.method not in SAFE_METHODS:

@@ -8,7 +8,8 @@ and so differs on every response. If-Match compares strongly (RFC 9110
 This middleware compresses responses that carry a strong ETag
 deterministically (no padding, gzip mtime 0), so the compressed bytes of one
 state are always the same, and gives them their own strong tag, ``"x-gzip"``,
-as §8.8.3 asks of a different content-coding. The precondition layer reads
+as §8.8.3 asks of a different content-coding. Whether a response is
+compressed depends on Accept-Encoding alone, so its 304 names the same tag. The precondition layer reads
 ``"x-gzip"`` as the gzip representation of ``"x"``. Responses without a
 strong ETag get Django's behaviour, padding included.
 
@@ -25,7 +26,7 @@ from django.middleware import gzip
 from django.utils.cache import patch_vary_headers
 from django.utils.text import compress_string
 
-from .preconditions import CODING_SUFFIXES, MalformedField, parse_entity_tags
+from .preconditions import CODING_SUFFIXES
 
 __all__ = ["GZipMiddleware"]
 
@@ -41,29 +42,19 @@ class GZipMiddleware(gzip.GZipMiddleware):
         etag = response.get("ETag")
         if not (etag and etag.startswith('"')) or response.streaming:
             return super().process_response(request, response)
-        if response.status_code == 304:
-            return self._not_modified(request, response, etag)
-        if len(response.content) < 200 or response.has_header("Content-Encoding"):
+        if response.has_header("Content-Encoding"):
             return response
         patch_vary_headers(response, ("Accept-Encoding",))
+        # The coding depends on Accept-Encoding alone (no size threshold, no
+        # "only if smaller"), so a 304 can name the tag its 200 carried.
         if not gzip.re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
             return response
-        compressed = compress_string(response.content, max_random_bytes=0)
-        if len(compressed) >= len(response.content):
+        if response.status_code == 304:
+            response.headers["ETag"] = _gzip_tag(etag)
             return response
+        compressed = compress_string(response.content, max_random_bytes=0)
         response.content = compressed
         response.headers["Content-Length"] = str(len(compressed))
         response.headers["Content-Encoding"] = "gzip"
         response.headers["ETag"] = _gzip_tag(etag)
-        return response
-
-    def _not_modified(self, request: HttpRequest, response: HttpResponseBase, etag: str) -> HttpResponseBase:
-        """A 304 names the representation the client holds: the gzip one if that is what matched."""
-        patch_vary_headers(response, ("Accept-Encoding",))
-        try:
-            held = parse_entity_tags(request.META.get("HTTP_IF_NONE_MATCH", ""))
-        except MalformedField:
-            return response
-        if held != "*" and any(tag.opaque == etag[1:-1] + GZIP_SUFFIX for tag in held):  # type: ignore[union-attr]
-            response.headers["ETag"] = _gzip_tag(etag)
         return response

@@ -121,6 +121,13 @@ def test_if_match_star_on_a_missing_row_is_412(client):
     assert put(client, SYNC.format(999), "x", HTTP_IF_MATCH="*").status_code == 412
 
 
+@pytest.mark.parametrize("method", ["put", "delete"])
+def test_a_write_to_a_missing_row_without_a_precondition_is_the_views_404(client, method):
+    # Even where a precondition is required: none can be met for a row that is not there.
+    response = getattr(client, method)(ASYNC.format(999), json.dumps({"text": "x"}), content_type="application/json")
+    assert response.status_code == 404
+
+
 def test_lookup_field_and_explicit_options(client, note):
     response = client.get("/test/notes/by-key/k/", HTTP_ACCEPT_LANGUAGE="fr")
     assert response.headers["Cache-Control"] == "private, max-age=0"

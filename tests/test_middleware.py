@@ -61,8 +61,16 @@ class TestStrongGZip:
         held = api_client.get(url, **GZIP).headers["ETag"]
         not_modified = api_client.get(url, HTTP_IF_NONE_MATCH=held, **GZIP)
         assert not_modified.status_code == 304 and not_modified.headers["ETag"] == held
+        last_modified = api_client.get(url, **GZIP).headers["Last-Modified"]
+        by_date = api_client.get(url, HTTP_IF_MODIFIED_SINCE=last_modified, **GZIP)
+        assert by_date.status_code == 304 and by_date.headers["ETag"] == held
         plain = api_client.get(url).headers["ETag"]
-        assert api_client.get(url, HTTP_IF_NONE_MATCH=plain, **GZIP).headers["ETag"] == plain
+        assert api_client.get(url, HTTP_IF_NONE_MATCH=plain).headers["ETag"] == plain
+
+    def test_small_responses_are_compressed_too(self, api_client, author):
+        # Otherwise a 304 could not know whether its 200 was compressed.
+        response = api_client.get(f"/api/authors/{author.pk}/", **GZIP)
+        assert response.headers["Content-Encoding"] == "gzip" and response.headers["ETag"].endswith('-gzip"')
 
     def test_if_match_with_the_gzip_tag_writes_and_stays_safe(self, staff_client, long_article):
         url = f"/api/articles/{long_article.pk}/"

@@ -46,7 +46,9 @@ def note_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @conditional(Note, require_precondition=True)
 async def note_detail_async(request: HttpRequest, pk: int) -> HttpResponse:
     CALLS["note_detail_async"] += 1
-    note = await Note.objects.aget(pk=pk)
+    note = await Note.objects.filter(pk=pk).afirst()
+    if note is None:
+        return HttpResponse(status=404)
     if request.method in ("GET", "HEAD"):
         return _note_response(note)
     if request.method == "DELETE":
