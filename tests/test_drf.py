@@ -295,6 +295,46 @@ class TestObjectPermissions:
         assert len(queries) == 1 and testapp_api.SERIALIZED == []
 
 
+class TestOverriddenGetObject:
+    """Access rules in get_object() hold for conditional requests too (§13.2.1)."""
+
+    @pytest.fixture
+    def owned(self, staff) -> Note:
+        return Note.objects.create(key="mine", owner=staff)
+
+    def test_no_304_and_no_412_for_a_user_get_object_refuses(self, staff, reader, owned):
+        owner = APIClient()
+        owner.force_authenticate(staff)
+        url = f"/test/guarded-notes/{owned.pk}/"
+        etag = etag_of(owner, url)
+        assert owner.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+        other = APIClient()
+        other.force_authenticate(reader)
+        refused = other.get(url, HTTP_IF_NONE_MATCH=etag)
+        assert refused.status_code == 404 and "ETag" not in refused.headers
+        assert other.put(url, {"key": "x", "text": "y"}, format="json", HTTP_IF_MATCH='"wrong"').status_code == 404
+        assert Note.objects.get(pk=owned.pk).key == "mine"
+
+
+def test_a_200_carries_the_etag_of_the_bytes_it_serves(api_client, article, monkeypatch):
+    """A write between the validator query and the full query: the ETag follows the body."""
+    original = ConditionalMixin.get_validator
+    calls = []
+
+    def write_after_the_validator_query(self, obj, options=None):
+        validator = original(self, obj, options)
+        if not calls:
+            Article.objects.filter(pk=article.pk).update(title="written in between")
+        calls.append(validator)
+        return validator
+
+    monkeypatch.setattr(ConditionalMixin, "get_validator", write_after_the_validator_query)
+    served = api_client.get(detail(article))
+    monkeypatch.undo()
+    assert served.json()["title"] == "written in between"
+    assert served.headers["ETag"] == etag_of(api_client, detail(article))
+
+
 class TestLists:
     @pytest.mark.parametrize("url", ["/api/articles/", "/api/authors/", "/api/tags/"])
     def test_lists_revalidate_with_304(self, api_client, article, url):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import generics, permissions, serializers
+from rest_framework.exceptions import NotFound
 
 from conditional_api.drf import ConditionalModelViewSet, ConditionalRetrieveMixin, ConditionalUpdateMixin
 
@@ -46,6 +47,26 @@ class NoteDetailView(ConditionalRetrieveMixin, ConditionalUpdateMixin, generics.
     permission_classes = [permissions.AllowAny]
     lookup_field = "key"
     conditional_options = {"strategy": "updated_at", "cache_control": "private, no-cache"}
+
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.retrieve(request, *args, **kwargs)
+
+    def put(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.update(request, *args, **kwargs)
+
+
+class GuardedNoteView(ConditionalRetrieveMixin, ConditionalUpdateMixin, generics.GenericAPIView):
+    """Access rules in an overridden get_object(), a common DRF pattern."""
+
+    queryset = Note.objects.all()
+    serializer_class = NoteSerializer
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_object(self) -> Note:
+        note = super().get_object()
+        if note.owner_id != self.request.user.pk:
+            raise NotFound()
+        return note
 
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         return self.retrieve(request, *args, **kwargs)

@@ -9,6 +9,7 @@ router.register("owned-notes", api.OwnedNoteViewSet, basename="owned-note")
 urlpatterns = [
     path("", include(router.urls)),
     path("generic-notes/<str:key>/", api.NoteDetailView.as_view(), name="generic-note"),
+    path("guarded-notes/<int:pk>/", api.GuardedNoteView.as_view(), name="guarded-note"),
     path("notes/<int:pk>/", views.note_detail, name="note-detail"),
     path("async-notes/<int:pk>/", views.note_detail_async, name="note-detail-async"),
     path("notes/by-key/<str:key>/", views.note_by_key, name="note-by-key"),
