@@ -39,6 +39,7 @@ __all__ = ["conditional"]
 View = TypeVar("View", bound=Callable[..., Any])
 QuerySetSource = type[models.Model] | models.QuerySet | Callable[[HttpRequest], models.QuerySet]
 ValidatorFunc = Callable[..., Validator | None]
+ClaimFunc = Callable[..., bool]
 
 
 def _is_success(response: HttpResponseBase) -> bool:
@@ -53,15 +54,19 @@ class _Conditional:
         view: Callable[..., Any],
         queryset: QuerySetSource | None,
         validator: ValidatorFunc | None,
+        claim: ClaimFunc | None,
         lookup_field: str,
         lookup_url_kwarg: str | None,
         explicit: dict[str, Any],
     ) -> None:
         if queryset is not None and validator is not None:
             raise ImproperlyConfigured("@conditional takes a model or queryset, or validator=, not both.")
+        if claim is not None and validator is None:
+            raise ImproperlyConfigured("@conditional(claim=...) goes with validator=; a model or queryset claims its row itself.")
         self.view = view
         self.queryset = queryset
         self.validator_func = validator
+        self.claim_func = claim
         self.lookup_field = lookup_field
         self.lookup_url_kwarg = lookup_url_kwarg or lookup_field
         self.explicit = explicit
@@ -122,11 +127,20 @@ class _Conditional:
             key in request.META for key in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
         )
 
+    def can_claim(self) -> bool:
+        """Whether a write can be made a compare-and-set on the state its precondition saw."""
+        return self.validator_func is None or self.claim_func is not None
+
     def decide(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> Decision:
-        if not options.strategy.reads_state and request.method not in SAFE_METHODS:
-            # A content hash is only known after the view ran: before a write,
-            # the resource exists but has no ETag to compare.
-            validator = EXISTS_WITHOUT_VALIDATOR
+        if request.method not in SAFE_METHODS:
+            if not options.strategy.reads_state:
+                # A content hash is only known after the view ran: before a
+                # write, the resource exists but has no ETag to compare.
+                validator = EXISTS_WITHOUT_VALIDATOR
+            elif validator is not None and not self.can_claim():
+                # Without claim= nothing stops another write between this
+                # check and the view's: only If-Match "*" may hold.
+                validator = EXISTS_WITHOUT_VALIDATOR
         return evaluate(request, validator, require_precondition=options.require_precondition)
 
     def short_circuit(self, decision: Decision, validator: Validator | None, options: ViewOptions) -> HttpResponseBase | None:
@@ -148,25 +162,40 @@ class _Conditional:
                 return not_modified(validator, options)
         return stamp_validators(response, validator, options)
 
+    def claim(self, request: HttpRequest, row: models.Model | None, validator: Validator, kwargs: dict[str, Any]) -> bool:
+        if self.claim_func is not None:
+            return self.claim_func(request, validator, **kwargs)
+        assert row is not None
+        return claim_state(type(row), row.pk, validator.state, router.db_for_write(type(row)))
+
     def write_wrapper(
-        self, request: HttpRequest, options: ViewOptions, row: models.Model | None, validator: Validator | None, decision: Decision
+        self,
+        request: HttpRequest,
+        options: ViewOptions,
+        row: models.Model | None,
+        validator: Validator | None,
+        decision: Decision,
+        kwargs: dict[str, Any],
     ) -> Callable[[Callable[[], HttpResponseBase]], HttpResponseBase]:
-        """Run a write inside a transaction that first claims the row (compare-and-set).
+        """Run a write inside a transaction that first claims the state (compare-and-set).
 
         A successful write answers with the new validators, read before the
         transaction ends so that no later writer's version lands on this body.
         """
 
         def run(call: Callable[[], HttpResponseBase]) -> HttpResponseBase:
-            if row is None:
+            if (row is None and self.claim_func is None) or validator is None or validator is EXISTS_WITHOUT_VALIDATOR:
                 return call()
-            using = router.db_for_write(type(row))
+            using = router.db_for_write(type(row)) if row is not None else None
             with transaction.atomic(using=using):
-                if decision.conditional and validator is not None and not claim_state(type(row), row.pk, validator.state, using):
+                if decision.conditional and not self.claim(request, row, validator, kwargs):
                     return decision_response(Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked."))
                 response = call()
                 if _is_success(response) and request.method != "DELETE":
-                    stamp_validators(response, self.reread_validator(request, options, row), options)
+                    if row is not None:
+                        stamp_validators(response, self.reread_validator(request, options, row), options)
+                    else:
+                        stamp_validators(response, cast(ValidatorFunc, self.validator_func)(request, **kwargs), options)
                 return response
 
         return run
@@ -182,6 +211,7 @@ def conditional(
     queryset: QuerySetSource | None = None,
     *,
     validator: ValidatorFunc | None = None,
+    claim: ClaimFunc | None = None,
     lookup_field: str = "pk",
     lookup_url_kwarg: str | None = None,
     strategy: str | None = None,
@@ -197,8 +227,13 @@ def conditional(
     ``lookup_field`` from the URL kwarg ``lookup_url_kwarg`` (default: the
     same name). Alternatively ``validator`` is a callable taking the request
     and the URL kwargs and returning a :class:`Validator`, or None when there
-    is no such resource. The other arguments override ``CONDITIONAL_API``
-    for this view.
+    is no such resource. With ``validator=``, writes are conditional only
+    when ``claim`` is given too: a callable taking the request, the validator
+    the precondition held against and the URL kwargs, run in the write's
+    transaction before the view, that returns False when the state moved on
+    (a compare-and-set such as ``UPDATE ... WHERE revision = %s``); without
+    it only ``If-Match: *`` can hold. The other arguments override
+    ``CONDITIONAL_API`` for this view.
     """
     explicit = {
         "strategy": strategy,
@@ -209,7 +244,7 @@ def conditional(
     }
 
     def decorator(view: View) -> View:
-        core = _Conditional(view, queryset, validator, lookup_field, lookup_url_kwarg, explicit)
+        core = _Conditional(view, queryset, validator, claim, lookup_field, lookup_url_kwarg, explicit)
 
         if inspect.iscoroutinefunction(view):
 
@@ -226,7 +261,7 @@ def conditional(
                     return core.finish_read(request, await view(request, *args, **kwargs), validator_, options)
                 # The claim and the view's own queries share one transaction:
                 # the view runs on this thread's connection via async_to_sync.
-                run = core.write_wrapper(request, options, row, validator_, decision)
+                run = core.write_wrapper(request, options, row, validator_, decision, kwargs)
                 return await sync_to_async(run)(async_to_sync(functools.partial(view, request, *args, **kwargs)))
 
             return cast(View, async_inner)
@@ -242,7 +277,7 @@ def conditional(
                 return early
             if request.method in SAFE_METHODS:
                 return core.finish_read(request, view(request, *args, **kwargs), validator_, options)
-            return core.write_wrapper(request, options, row, validator_, decision)(lambda: view(request, *args, **kwargs))
+            return core.write_wrapper(request, options, row, validator_, decision, kwargs)(lambda: view(request, *args, **kwargs))
 
         return cast(View, inner)
 

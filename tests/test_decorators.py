@@ -185,3 +185,38 @@ def test_updated_at_strategy_on_a_model_that_is_not_versioned(client):
     assert client.get(f"/test/stamped/{stamped.pk}/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
     stamped.save()
     assert client.get(f"/test/stamped/{stamped.pk}/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 200
+
+
+class TestValidatorCallableWrites:
+    """validator= writes are compare-and-set only with claim=; without it only If-Match * holds."""
+
+    @pytest.mark.parametrize("header, status", [("current", 412), ("*", 200)])
+    def test_without_claim(self, client, note, header, status):
+        url = f"/test/validated-notes/{note.pk}/"
+        etag = client.get(url).headers["ETag"]
+        response = put(client, url, "two", HTTP_IF_MATCH=etag if header == "current" else header)
+        assert response.status_code == status
+        assert Note.objects.get(pk=note.pk).text == ("two" if status == 200 else "one")
+
+    def test_with_claim_writes_and_answers_the_new_etag(self, client, note):
+        url = f"/test/claimed-notes/{note.pk}/"
+        etag = client.get(url).headers["ETag"]
+        response = put(client, url, "two", HTTP_IF_MATCH=etag)
+        assert response.status_code == 200 and response.headers["ETag"] == f'"note-{note.pk}-v2"'
+        assert put(client, url, "three", HTTP_IF_MATCH=etag).status_code == 412
+        assert Note.objects.get(pk=note.pk).text == "two"
+
+    def test_with_claim_a_write_between_check_and_claim_is_not_lost(self, client, note, monkeypatch):
+        from conditional_api import decorators
+
+        url = f"/test/claimed-notes/{note.pk}/"
+        etag = client.get(url).headers["ETag"]
+        original = decorators._Conditional.claim
+
+        def concurrent_write_then_claim(self, request, row, validator, kwargs):
+            Note.objects.filter(pk=kwargs["pk"]).update(text="the other writer")
+            return original(self, request, row, validator, kwargs)
+
+        monkeypatch.setattr(decorators._Conditional, "claim", concurrent_write_then_claim)
+        assert put(client, url, "mine", HTTP_IF_MATCH=etag).status_code == 412
+        assert Note.objects.get(pk=note.pk).text == "the other writer"

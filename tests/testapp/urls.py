@@ -16,5 +16,7 @@ urlpatterns = [
     path("my-notes/<int:pk>/", views.my_note, name="my-note"),
     path("validator/<str:name>/", views.by_validator, name="by-validator"),
     path("content/", views.by_content, name="by-content"),
+    path("validated-notes/<int:pk>/", views.note_by_validator, name="validated-note"),
+    path("claimed-notes/<int:pk>/", views.note_by_validator_with_claim, name="claimed-note"),
     path("stamped/<int:pk>/", views.stamped_detail, name="stamped-detail"),
 ]

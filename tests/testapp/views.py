@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from conditional_api import Validator, conditional
+from conditional_api import Validator, claim_state, conditional
 
 from .models import Note, Stamped
 
@@ -93,3 +93,28 @@ def stamped_detail(request: HttpRequest, pk: int) -> HttpResponse:
     CALLS["stamped_detail"] += 1
     stamped = get_object_or_404(Stamped, pk=pk)
     return JsonResponse({"text": stamped.text})
+
+
+def _note_validator(request: HttpRequest, pk: int) -> Validator | None:
+    row = Note.objects.filter(pk=pk).values("version").first()
+    return Validator(etag=f'"note-{pk}-v{row["version"]}"', state={"version": row["version"]}) if row else None
+
+
+def _note_claim(request: HttpRequest, validator: Validator, pk: int) -> bool:
+    return claim_state(Note, pk, validator.state)
+
+
+@csrf_exempt
+@conditional(validator=_note_validator)
+def note_by_validator(request: HttpRequest, pk: int) -> HttpResponse:
+    CALLS["note_by_validator"] += 1
+    note = get_object_or_404(Note, pk=pk)
+    return _note_response(note) if request.method in ("GET", "HEAD") else _write(request, note)
+
+
+@csrf_exempt
+@conditional(validator=_note_validator, claim=_note_claim)
+def note_by_validator_with_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    CALLS["note_by_validator_with_claim"] += 1
+    note = get_object_or_404(Note, pk=pk)
+    return _note_response(note) if request.method in ("GET", "HEAD") else _write(request, note)
