@@ -1,12 +1,14 @@
 """The database clock, as SQL expressions.
 
-``updated_at`` is set by the database, never by the app server, so that app
-servers with skewed clocks agree. It also moves to a new whole second on every
-write of a row: HTTP dates have one-second resolution (RFC 9110 §5.6.7), and a
-client holding ``Last-Modified: 10:00:00`` must not get a 304 after a second
-write within 10:00:00 (§8.8.2.2). The price is that a row written several
-times in one second runs ahead of the wall clock by that many seconds; the
-response layer never sends a Last-Modified later than its own clock (§8.8.2.1).
+Versioned rows are stamped by the database, never by the app server, so that
+app servers with skewed clocks agree. ``updated_at`` is the database's time of
+the write. ``last_modified`` backs the Last-Modified header: HTTP dates have
+one-second resolution (RFC 9110 §5.6.7), and a client holding
+``Last-Modified: 10:00:00`` must not get a 304 after a second write within
+10:00:00 (§8.8.2.2), so every write moves ``last_modified`` to a later whole
+second than the row's previous one. A row written several times in one second
+runs ahead of the clock by that many seconds; the response layer sends no
+Last-Modified while it is ahead (§8.8.2.1).
 """
 
 from __future__ import annotations

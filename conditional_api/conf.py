@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
@@ -48,6 +50,9 @@ VIEW_DEFAULTS: dict[str, Any] = {
 
 TOP_LEVEL_DEFAULTS: dict[str, Any] = {
     "RELEASE": "",
+    # When the current RELEASE went out (ISO 8601 with a time zone): a floor
+    # for Last-Modified, so If-Modified-Since clients refetch old shapes too.
+    "RELEASED_AT": None,
     "DEFAULTS": {},
     "VIEWS": {},
     # Renderer formats answered without validators: the browsable API's HTML
@@ -89,8 +94,18 @@ class _Settings:
     def release(self) -> str:
         return str(self.RELEASE)
 
+    @property
+    def released_at(self) -> datetime | None:
+        value = self.RELEASED_AT
+        return _parse_released_at(value) if value else None
+
 
 api_settings = _Settings()
+
+
+def _parse_released_at(value: Any) -> datetime | None:
+    moment = parse_datetime(value) if isinstance(value, str) else None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _strategy_error(where: str, value: Any) -> str:
@@ -140,6 +155,12 @@ def validate_settings() -> list[str]:
     ]
     if not isinstance(user.get("RELEASE", ""), str):
         errors.append(f"{SETTING_NAME}['RELEASE'] must be a string, such as your release tag.")
+    released_at = user.get("RELEASED_AT")
+    if released_at is not None and _parse_released_at(released_at) is None:
+        errors.append(
+            f"{SETTING_NAME}['RELEASED_AT'] is {released_at!r}; expected an ISO 8601 time with a time zone, "
+            "such as '2026-11-23T10:00:00Z', or None."
+        )
     errors += _view_option_errors(f"{SETTING_NAME}['DEFAULTS']", user.get("DEFAULTS", {}))
     views = user.get("VIEWS", {})
     if not isinstance(views, Mapping):

@@ -1,4 +1,4 @@
-"""Versioned models: a ``version`` counter and an ``updated_at`` that every write bumps.
+"""Versioned models: a ``version`` counter and timestamps that every write bumps.
 
 Example::
 
@@ -32,6 +32,7 @@ from .clock import DatabaseNow, next_write_time
 __all__ = [
     "VersionField",
     "UpdatedAtField",
+    "LastModifiedField",
     "VersionedQuerySet",
     "VersionedManager",
     "VersionedModel",
@@ -57,11 +58,25 @@ class VersionField(models.PositiveBigIntegerField):
 
 
 class UpdatedAtField(models.DateTimeField):
-    """A timestamp the database sets on every save: its clock, a new second each write."""
+    """The database's time of the row's latest write."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("db_default", DatabaseNow())
         kwargs.setdefault("db_index", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = DatabaseNow()
+        setattr(model_instance, self.attname, value)
+        return value
+
+
+class LastModifiedField(models.DateTimeField):
+    """The row's Last-Modified: the database clock, moved to a new whole second by every write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("db_default", DatabaseNow())
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
@@ -71,15 +86,23 @@ class UpdatedAtField(models.DateTimeField):
         return value
 
 
+BUMPED_FIELDS = (VersionField, UpdatedAtField, LastModifiedField)
+
+
 def _bump_fields(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, (VersionField, UpdatedAtField))]
+    return [f for f in model._meta.concrete_fields if isinstance(f, BUMPED_FIELDS)]
+
+
+def _bump_value(field: models.Field) -> Any:
+    if isinstance(field, VersionField):
+        return F(field.attname) + 1
+    if isinstance(field, LastModifiedField):
+        return next_write_time(field.attname)
+    return DatabaseNow()
 
 
 def _bump_values(model: type[models.Model]) -> dict[str, Any]:
-    return {
-        f.attname: F(f.attname) + 1 if isinstance(f, VersionField) else next_write_time(f.attname)
-        for f in _bump_fields(model)
-    }
+    return {f.attname: _bump_value(f) for f in _bump_fields(model)}
 
 
 def _refresh_bumped(queryset: models.QuerySet, objs: Sequence[models.Model]) -> None:
@@ -164,7 +187,7 @@ class VersionedManager(models.Manager.from_queryset(VersionedQuerySet)):  # type
 
 
 class VersionedModel(models.Model):
-    """An abstract model whose rows carry a ``version`` and an ``updated_at`` that every write bumps.
+    """An abstract model whose rows carry a ``version``, ``updated_at`` and ``last_modified`` that every write bumps.
 
     Custom managers must be built on :class:`VersionedQuerySet`
     (``VersionedManager.from_queryset(MyQuerySet)``); a system check says so.
@@ -172,6 +195,7 @@ class VersionedModel(models.Model):
 
     version = VersionField(help_text="Grows by one on every write of the row.")
     updated_at = UpdatedAtField(help_text="Set by the database clock on every write of the row.")
+    last_modified = LastModifiedField(help_text="Last-Modified: a later whole second on every write of the row.")
 
     objects = VersionedManager()
 

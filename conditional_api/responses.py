@@ -33,11 +33,16 @@ def cache_control_directives(value: str) -> dict[str, Any]:
     return directives
 
 
-def _last_modified_header(last_modified: datetime) -> str:
-    # §8.8.2.1: never later than the response's own Date. updated_at can run
-    # a few seconds ahead of the clock after a burst of writes to one row.
-    now = int(time.time())
-    return http_date(min(int(last_modified.replace(tzinfo=last_modified.tzinfo or timezone.utc).timestamp()), now))
+def _last_modified_header(last_modified: datetime) -> str | None:
+    """The header value, or None while it is ahead of the clock.
+
+    §8.8.2.1: never later than the response's own Date. ``last_modified``
+    runs ahead after a burst of writes to one row; rather than a clamped date
+    (which would not match what the preconditions compare against), send
+    none until the clock catches up.
+    """
+    moment = int(last_modified.replace(tzinfo=last_modified.tzinfo or timezone.utc).timestamp())
+    return http_date(moment) if moment <= time.time() else None
 
 
 def stamp_validators(response: HttpResponseBase, validator: Validator | None, options: ViewOptions) -> HttpResponseBase:
@@ -45,8 +50,8 @@ def stamp_validators(response: HttpResponseBase, validator: Validator | None, op
     if validator is not None:
         if validator.etag:
             response.headers["ETag"] = validator.etag
-        if validator.last_modified is not None:
-            response.headers["Last-Modified"] = _last_modified_header(validator.last_modified)
+        if validator.last_modified is not None and (header := _last_modified_header(validator.last_modified)):
+            response.headers["Last-Modified"] = header
     if options.cache_control:
         patch_cache_control(response, **cache_control_directives(options.cache_control))
     if options.vary:

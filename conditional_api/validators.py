@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.http import HttpRequest
 
@@ -122,39 +123,67 @@ class ValidatorStrategy:
 
 
 class ModelStrategy(ValidatorStrategy):
-    """Validators from a few columns of the row, read before the full query."""
+    """Validators from a few columns of the row, read before the full query.
 
-    updated_field: ClassVar[str] = "updated_at"
+    Last-Modified comes only from a :class:`~conditional_api.models.LastModifiedField`,
+    whose writes move it to a new whole second: a plain timestamp (``auto_now``)
+    can change twice within the second an HTTP date names, so a model without
+    one gets an ETag and no Last-Modified.
+    """
 
-    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
-        """The columns read by the validator query, besides the primary key."""
+    last_modified_field: ClassVar[str] = "last_modified"
+
+    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        """The columns that identify the row's state for this strategy."""
         raise NotImplementedError
 
+    def last_modified_column(self, model: type[models.Model]) -> str | None:
+        from .models import LastModifiedField
+
+        try:
+            field = model._meta.get_field(self.last_modified_field)
+        except FieldDoesNotExist:
+            return None
+        return field.attname if isinstance(field, LastModifiedField) else None
+
+    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        """The columns the validator query reads, besides the primary key."""
+        column = self.last_modified_column(model)
+        return (*self.own_fields(model), *((column,) if column else ()))
+
     def validator(self, obj: models.Model, variant: Variant, release: str) -> Validator:
-        state = {name: getattr(obj, name) for name in self.state_fields(type(obj))}
-        etag = make_etag(
-            obj._meta.label_lower, obj.pk, *state.values(), variant=variant, release=release
-        )
-        last_modified = state.get(self.updated_field)
-        return Validator(etag=etag, last_modified=whole_seconds(last_modified), state=state)
+        model = type(obj)
+        state = {name: getattr(obj, name) for name in self.state_fields(model)}
+        etag = make_etag(obj._meta.label_lower, obj.pk, *state.values(), variant=variant, release=release)
+        column = self.last_modified_column(model)
+        last_modified = whole_seconds(state[column]) if column else None
+        if last_modified is not None:
+            from .conf import api_settings
+
+            # A release that changes representations changes them for
+            # If-Modified-Since clients too.
+            if (released_at := api_settings.released_at) is not None:
+                last_modified = max(last_modified, whole_seconds(released_at))
+        return Validator(etag=etag, last_modified=last_modified, state=state)
 
 
 class VersionStrategy(ModelStrategy):
-    """A strong ETag from the version counter (and ``updated_at``, so a re-created pk differs)."""
+    """A strong ETag from the version counter (and ``last_modified``, so a re-created pk differs)."""
 
     name = "version"
     version_field: ClassVar[str] = "version"
 
-    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
-        return (self.version_field, self.updated_field)
+    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        return (self.version_field,)
 
 
 class UpdatedAtStrategy(ModelStrategy):
-    """Last-Modified plus an ETag from the ``updated_at`` timestamp alone."""
+    """An ETag from the ``updated_at`` timestamp, for models with or without a version."""
 
     name = "updated_at"
+    updated_field: ClassVar[str] = "updated_at"
 
-    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
         return (self.updated_field,)
 
 

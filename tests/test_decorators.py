@@ -180,11 +180,23 @@ class TestContentStrategy:
 
 def test_updated_at_strategy_on_a_model_that_is_not_versioned(client):
     stamped = Stamped.objects.create(text="a")
-    first = client.get(f"/test/stamped/{stamped.pk}/")
-    assert first.headers["Last-Modified"]
-    assert client.get(f"/test/stamped/{stamped.pk}/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
+    url = f"/test/stamped/{stamped.pk}/"
+    first = client.get(url)
+    assert client.get(url, HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
+    stamped.text = "b"
     stamped.save()
-    assert client.get(f"/test/stamped/{stamped.pk}/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 200
+    assert client.get(url, HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 200
+
+
+def test_a_plain_auto_now_timestamp_gives_no_last_modified(client):
+    """auto_now can change twice within the second an HTTP date names: no Last-Modified, IMS ignored."""
+    stamped = Stamped.objects.create(text="a")
+    url = f"/test/stamped/{stamped.pk}/"
+    assert "Last-Modified" not in client.get(url).headers
+    stamped.text = "b"
+    stamped.save()
+    response = client.get(url, HTTP_IF_MODIFIED_SINCE="Fri, 01 Jan 2100 00:00:00 GMT")
+    assert response.status_code == 200 and response.json() == {"text": "b"}
 
 
 class TestValidatorCallableWrites:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils.http import http_date
 from model_bakery import baker
 from rest_framework.test import APIClient
 
@@ -62,7 +66,7 @@ class TestRetrieve:
         assert serializer_calls == []
         (query,) = queries.captured_queries
         selected = query["sql"].split(" FROM ")[0]
-        assert sorted(re.findall(r'"blog_article"\."(\w+)"', selected)) == ["id", "updated_at", "version"]
+        assert sorted(re.findall(r'"blog_article"\."(\w+)"', selected)) == ["id", "last_modified", "version"]
 
     def test_304_with_basic_auth_runs_only_the_authentication_query_besides(self, article, staff):
         client = APIClient()
@@ -125,6 +129,33 @@ class TestRetrieve:
         before = etag_of(api_client, detail(article))
         settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASE": "another-release"}
         assert etag_of(api_client, detail(article)) != before
+
+
+class TestLastModified:
+    def test_omitted_while_ahead_of_the_clock(self, api_client, article):
+        ahead = datetime.now(tz=UTC) + timedelta(seconds=30)
+        Article.objects.filter(pk=article.pk).update(version=F("version") + 1, last_modified=ahead)
+        response = api_client.get(detail(article))
+        assert response.status_code == 200 and "Last-Modified" not in response.headers
+        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=http_date(time.time())).status_code == 200
+
+    def test_the_date_a_client_holds_passes_if_unmodified_since_until_a_write(self, staff_client, article):
+        # A clamped date would fail here: the header and the comparison use one value.
+        article.save()
+        article.save()
+        time.sleep(max(0.0, article.last_modified.timestamp() + 1 - time.time()))
+        held = staff_client.get(detail(article)).headers["Last-Modified"]
+        assert staff_client.patch(detail(article), {"title": "ok"}, format="json", HTTP_IF_UNMODIFIED_SINCE=held).status_code == 200
+
+    def test_released_at_is_a_floor(self, api_client, article, settings):
+        yesterday = datetime.now(tz=UTC) - timedelta(days=1)
+        Article.objects.filter(pk=article.pk).update(version=F("version") + 1, last_modified=yesterday)
+        old = api_client.get(detail(article)).headers["Last-Modified"]
+        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=old).status_code == 304
+        released = datetime.now(tz=UTC).replace(microsecond=0)
+        settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASED_AT": released.isoformat()}
+        assert api_client.get(detail(article)).headers["Last-Modified"] == http_date(released.timestamp())
+        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=old).status_code == 200
 
 
 class TestWrites:

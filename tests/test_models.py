@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import checks
@@ -17,19 +17,23 @@ from tests.testapp.models import Note, PlainManaged
 pytestmark = pytest.mark.django_db
 
 
-def stored(note: Note) -> tuple[int, object]:
-    return Note.objects.filter(pk=note.pk).values_list("version", "updated_at").get()
+def stored(note: Note) -> tuple[int, datetime, datetime]:
+    return Note.objects.filter(pk=note.pk).values_list("version", "updated_at", "last_modified").get()
+
+
+def in_memory(note: Note) -> tuple[int, datetime, datetime]:
+    return (note.version, note.updated_at, note.last_modified)
 
 
 def test_insert_starts_at_version_one_with_the_database_clock():
     note = Note.objects.create(key="a")
     assert note.version == 1
-    assert (note.version, note.updated_at) == stored(note)
+    assert in_memory(note) == stored(note)
 
 
 def test_model_bakery_cannot_bypass_the_database_clock():
     note = baker.make(Note, key="baked")
-    assert note.version == 1 and note.updated_at == stored(note)[1]
+    assert note.version == 1 and in_memory(note) == stored(note)
 
 
 WRITES: dict[str, Callable[[Note], None]] = {
@@ -52,10 +56,11 @@ def test_every_write_path_bumps_version_and_updated_at(write, django_user_model)
     note = Note.objects.create(key="a", owner=django_user_model.objects.create(username="owner"))
     before = stored(note)
     write(note)
-    version, updated_at = stored(note)
+    version, updated_at, last_modified = stored(note)
     assert version == before[0] + 1
-    # Each write moves updated_at into a later whole second (see clock.py).
-    assert updated_at.replace(microsecond=0) > before[1].replace(microsecond=0)
+    assert updated_at >= before[1]
+    # Each write moves last_modified into a later whole second (see clock.py).
+    assert last_modified.replace(microsecond=0) > before[2].replace(microsecond=0)
 
 
 @pytest.mark.parametrize("write", ["save", "save(update_fields)", "bulk_update"])
@@ -63,7 +68,7 @@ def test_the_instance_reflects_the_stored_values_after_a_write(write):
     note = Note.objects.create(key="a")
     note.text = "changed"
     WRITES[write](note)
-    assert (note.version, note.updated_at) == stored(note)
+    assert in_memory(note) == stored(note)
     assert not hasattr(note.version, "resolve_expression")
 
 
@@ -82,12 +87,12 @@ def test_bulk_create_sets_version_and_updated_at_on_the_instances():
     notes = Note.objects.bulk_create([Note(key="a"), Note(key="b")])
     assert [n.version for n in notes] == [1, 1]
     if connection.features.can_return_rows_from_bulk_insert:
-        assert [n.updated_at for n in notes] == [stored(n)[1] for n in notes]
+        assert [in_memory(n) for n in notes] == [stored(n) for n in notes]
 
 
 def test_get_or_create_creates_a_versioned_row():
     note, created = Note.objects.get_or_create(key="a")
-    assert created and (note.version, note.updated_at) == stored(note)
+    assert created and in_memory(note) == stored(note)
 
 
 def test_save_with_no_update_fields_writes_nothing_and_bumps_nothing():
@@ -129,18 +134,27 @@ def test_update_statement_increments_in_sql():
 
 def test_several_writes_in_one_second_get_distinct_last_modified_seconds():
     note = Note.objects.create(key="a")
-    seconds = set()
+    seconds = {note.last_modified.replace(microsecond=0)}
     for _ in range(3):
         note.save()
-        seconds.add(note.updated_at.replace(microsecond=0))
-    assert len(seconds) == 3
+        seconds.add(note.last_modified.replace(microsecond=0))
+    assert len(seconds) == 4
 
 
-def test_updated_at_follows_the_database_clock_when_writes_are_far_apart():
+def test_updated_at_stays_the_database_clock_through_a_burst_of_writes():
     note = Note.objects.create(key="a")
-    Note.objects.filter(pk=note.pk).update(updated_at=note.updated_at - timedelta(days=1))
+    for _ in range(5):
+        note.save()
+    assert note.last_modified - note.updated_at >= timedelta(seconds=4)  # ran ahead
+    assert note.updated_at - Note.objects.get(pk=note.pk).updated_at == timedelta(0)
+    assert note.updated_at <= datetime.now(tz=UTC) + timedelta(seconds=1)
+
+
+def test_last_modified_follows_the_clock_again_when_writes_are_far_apart():
+    note = Note.objects.create(key="a")
+    Note.objects.filter(pk=note.pk).update(version=2, last_modified=note.last_modified - timedelta(days=1))
     Note.objects.filter(pk=note.pk).update(text="now")
-    assert stored(note)[1] >= note.updated_at
+    assert stored(note)[2] >= note.last_modified
 
 
 class TestClaimState:

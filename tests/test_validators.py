@@ -71,9 +71,9 @@ def test_strategies_read_their_columns():
     note = Note.objects.create(key="a")
     version = VersionStrategy().validator(note, **BASE)
     stamped = UpdatedAtStrategy().validator(note, **BASE)
-    assert version.state == {"version": 1, "updated_at": note.updated_at}
-    assert stamped.state == {"updated_at": note.updated_at}
-    assert version.last_modified == stamped.last_modified == whole_seconds(note.updated_at)
+    assert version.state == {"version": 1, "last_modified": note.last_modified}
+    assert stamped.state == {"updated_at": note.updated_at, "last_modified": note.last_modified}
+    assert version.last_modified == stamped.last_modified == whole_seconds(note.last_modified)
     assert version.etag != stamped.etag
 
 
