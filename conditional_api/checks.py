@@ -32,7 +32,7 @@ def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[War
             problems.append(
                 Warning(
                     f"{model._meta.label}'s default manager returns {queryset_class.__qualname__}, "
-                    "whose update() and bulk_update() do not bump version and updated_at.",
+                    "whose update() and bulk_update() do not bump version, updated_at and last_modified.",
                     hint="Build the manager on conditional_api.models.VersionedQuerySet, e.g. "
                     "VersionedManager.from_queryset(YourQuerySet) with YourQuerySet(VersionedQuerySet).",
                     obj=model,

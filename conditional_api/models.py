@@ -30,6 +30,7 @@ from django.db.models.expressions import DatabaseDefault
 from .clock import DatabaseNow, next_write_time
 
 __all__ = [
+    "BumpedField",
     "VersionField",
     "UpdatedAtField",
     "LastModifiedField",
@@ -43,7 +44,20 @@ _M = TypeVar("_M", bound=models.Model)
 _REFRESH_BATCH = 500
 
 
-class VersionField(models.PositiveBigIntegerField):
+class BumpedField(models.Field):
+    """A field whose value the database computes on every write, never Python."""
+
+    def bump_value(self, add: bool) -> Any:
+        """The SQL value for an insert (``add``) or an update of the row."""
+        raise NotImplementedError
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = self.bump_value(add)
+        setattr(model_instance, self.attname, value)
+        return value
+
+
+class VersionField(BumpedField, models.PositiveBigIntegerField):
     """A counter that starts at 1 and grows by one, in SQL, on every save."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -51,13 +65,11 @@ class VersionField(models.PositiveBigIntegerField):
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
-    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        value = 1 if add else F(self.attname) + 1
-        setattr(model_instance, self.attname, value)
-        return value
+    def bump_value(self, add: bool) -> Any:
+        return 1 if add else F(self.attname) + 1
 
 
-class UpdatedAtField(models.DateTimeField):
+class UpdatedAtField(BumpedField, models.DateTimeField):
     """The database's time of the row's latest write."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -66,13 +78,11 @@ class UpdatedAtField(models.DateTimeField):
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
-    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        value = DatabaseNow()
-        setattr(model_instance, self.attname, value)
-        return value
+    def bump_value(self, add: bool) -> Any:
+        return DatabaseNow()
 
 
-class LastModifiedField(models.DateTimeField):
+class LastModifiedField(BumpedField, models.DateTimeField):
     """The row's Last-Modified: the database clock, moved to a new whole second by every write."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -80,29 +90,16 @@ class LastModifiedField(models.DateTimeField):
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
-    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        value = DatabaseNow() if add else next_write_time(self.attname)
-        setattr(model_instance, self.attname, value)
-        return value
+    def bump_value(self, add: bool) -> Any:
+        return DatabaseNow() if add else next_write_time(self.attname)
 
 
-BUMPED_FIELDS = (VersionField, UpdatedAtField, LastModifiedField)
-
-
-def _bump_fields(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, BUMPED_FIELDS)]
-
-
-def _bump_value(field: models.Field) -> Any:
-    if isinstance(field, VersionField):
-        return F(field.attname) + 1
-    if isinstance(field, LastModifiedField):
-        return next_write_time(field.attname)
-    return DatabaseNow()
+def _bump_fields(model: type[models.Model]) -> list[BumpedField]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, BumpedField)]
 
 
 def _bump_values(model: type[models.Model]) -> dict[str, Any]:
-    return {f.attname: _bump_value(f) for f in _bump_fields(model)}
+    return {f.attname: f.bump_value(add=False) for f in _bump_fields(model)}
 
 
 def _refresh_bumped(queryset: models.QuerySet, objs: Sequence[models.Model]) -> None:
