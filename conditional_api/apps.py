@@ -6,4 +6,9 @@ class ConditionalApiConfig(AppConfig):
     verbose_name = "Conditional API"
 
     def ready(self) -> None:
+        from django.db.models.signals import pre_save
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .models import stamp_raw_save
+
+        pre_save.connect(stamp_raw_save, dispatch_uid="conditional_api.stamp_raw_save")

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from django.db import models, router, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.db.models.expressions import DatabaseDefault
 
 from .clock import DatabaseNow, next_write_time
@@ -120,12 +121,16 @@ class VersionedQuerySet(models.QuerySet[_M]):
     def update(self, **kwargs: Any) -> int:
         """Update rows and bump them.
 
-        Pass ``version`` yourself to manage the counters by hand (nothing is
-        bumped then); any other bumped field you pass keeps your value while
-        the rest are still bumped.
+        A bumped field you pass keeps your value, except that
+        ``last_modified`` never moves back or stays in its second: a client
+        may hold its date, and only a later one keeps its If-Modified-Since
+        from a stale 304.
         """
-        if not {f.attname for f in _bump_fields(self.model) if isinstance(f, VersionField)} & kwargs.keys():
-            kwargs = {**_bump_values(self.model), **kwargs}
+        for field in _bump_fields(self.model):
+            if field.attname not in kwargs:
+                kwargs[field.attname] = field.bump_value(add=False)
+            elif isinstance(field, LastModifiedField):
+                kwargs[field.attname] = Greatest(kwargs[field.attname], field.bump_value(add=False))
         return super().update(**kwargs)
 
     update.alters_data = True  # type: ignore[attr-defined]
@@ -244,5 +249,20 @@ def claim_state(model: type[models.Model], pk: Any, state: Mapping[str, Any], us
         else:
             lookups[name] = value
     first = next(iter(state))
-    manager = model._base_manager.db_manager(using or router.db_for_write(model))
-    return manager.filter(pk=pk, **lookups).update(**{first: F(first)}) == 1
+    # A plain QuerySet: the claim itself must bump nothing.
+    rows = models.QuerySet(model=model, using=using or router.db_for_write(model))
+    return rows.filter(pk=pk, **lookups).update(**{first: F(first)}) == 1
+
+
+def stamp_raw_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
+    """A raw save (loaddata, deserialization) is a write too: the database clock stamps it.
+
+    Raw saves skip ``pre_save()``; without this a fixture could move
+    ``last_modified`` back to a date a client already holds.
+    """
+    if not raw or not isinstance(instance, VersionedModel):
+        return
+    exists = type(instance)._base_manager.using(using).filter(pk=instance.pk).exists()
+    for field in _bump_fields(type(instance)):
+        if not isinstance(field, VersionField):
+            setattr(instance, field.attname, field.bump_value(add=not exists))

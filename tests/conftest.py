@@ -56,3 +56,10 @@ def article(author) -> Article:
 @pytest.fixture
 def draft(author) -> Article:
     return baker.make(Article, title="Draft", body="Secret", published=False, author=author)
+
+
+def write_behind_the_orm(model, pk, **values) -> None:
+    """A write the versioned QuerySet does not see, as raw SQL or another service would make."""
+    from django.db.models import QuerySet
+
+    assert QuerySet(model=model).filter(pk=pk).update(**values) == 1

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import checks
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 
 from conditional_api.models import VersionedQuerySet, claim_state
+from tests.conftest import write_behind_the_orm
 from tests.testapp.models import Note, PlainManaged
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +154,7 @@ def test_updated_at_stays_the_database_clock_through_a_burst_of_writes():
 
 def test_last_modified_follows_the_clock_again_when_writes_are_far_apart():
     note = Note.objects.create(key="a")
-    Note.objects.filter(pk=note.pk).update(version=2, last_modified=note.last_modified - timedelta(days=1))
+    write_behind_the_orm(Note, note.pk, last_modified=note.last_modified - timedelta(days=1))
     Note.objects.filter(pk=note.pk).update(text="now")
     assert stored(note)[2] >= note.last_modified
 
@@ -163,19 +165,19 @@ class TestClaimState:
         assert claim_state(Note, note.pk, {"version": note.version, "updated_at": note.updated_at})
         assert stored(note)[0] == 1  # the claim itself changes nothing
 
-    @pytest.mark.parametrize("field", ["version", "updated_at"])
-    def test_refuses_a_row_that_moved_on(self, field):
+    @pytest.mark.parametrize("fields", [("version",), ("last_modified",), ("updated_at", "last_modified")])
+    def test_refuses_a_row_that_moved_on(self, fields):
         note = Note.objects.create(key="a")
-        state = {"version": note.version, "updated_at": note.updated_at}
+        state = {name: getattr(note, name) for name in fields}
         note.save()
-        assert not claim_state(Note, note.pk, {field: state[field]})
+        assert not claim_state(Note, note.pk, state)
 
     def test_matches_whole_second_timestamps(self):
         # Django writes whole seconds without a fraction on SQLite; the claim
         # must still match them.
         note = Note.objects.create(key="a")
         whole = note.updated_at.replace(microsecond=0) + timedelta(seconds=5)
-        Note.objects.filter(pk=note.pk).update(updated_at=whole)
+        write_behind_the_orm(Note, note.pk, updated_at=whole)
         assert claim_state(Note, note.pk, {"updated_at": whole})
 
 
@@ -210,3 +212,36 @@ def test_the_manager_is_used_in_migrations():
     from conditional_api.models import VersionedManager
 
     assert VersionedManager.use_in_migrations is True
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda note: Note.objects.filter(pk=note.pk).update(text="x", version=F("version") + 1),
+        lambda note: Note.objects.filter(pk=note.pk).update(text="x", last_modified=note.last_modified - timedelta(days=1)),
+        lambda note: Note.objects.filter(pk=note.pk).update(text="x", version=7, updated_at=note.updated_at),
+    ],
+    ids=["explicit-version", "last-modified-backwards", "all-but-last-modified"],
+)
+def test_last_modified_moves_forward_whatever_update_is_given(write):
+    note = Note.objects.create(key="a")
+    write(note)
+    assert stored(note)[2].replace(microsecond=0) > note.last_modified.replace(microsecond=0)
+
+
+def test_a_raw_save_from_a_fixture_cannot_move_last_modified_back():
+    from django.core import serializers
+
+    note = Note.objects.create(key="a")
+    fixture = serializers.serialize("json", [note])
+    note.save()
+    newest = stored(note)[2]
+    for restored in serializers.deserialize("json", fixture):
+        restored.save()
+    assert stored(note)[2] >= newest
+
+
+def test_the_claim_itself_changes_nothing():
+    note = Note.objects.create(key="a")
+    assert claim_state(Note, note.pk, {"version": 1})
+    assert stored(note) == in_memory(note)
