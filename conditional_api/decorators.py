@@ -139,7 +139,10 @@ class _Conditional:
                 validator = EXISTS_WITHOUT_VALIDATOR
             elif validator is not None and not self.can_claim():
                 # Without claim= nothing stops another write between this
-                # check and the view's: only If-Match "*" may hold.
+                # check and the view's: only If-Match "*" may hold, and a
+                # date the GET advertised cannot be held to either.
+                if validator.last_modified is not None and "HTTP_IF_MATCH" not in request.META and request.META.get("HTTP_IF_UNMODIFIED_SINCE"):
+                    return Decision(Outcome.PRECONDITION_FAILED, "This resource cannot guard a write by date; send If-Match: *.")
                 validator = EXISTS_WITHOUT_VALIDATOR
         return evaluate(request, validator, require_precondition=options.require_precondition)
 

@@ -172,7 +172,9 @@ def evaluate(request: HttpRequest, validator: Validator | None, *, require_preco
     if_unmodified_since = _http_date(request, "HTTP_IF_UNMODIFIED_SINCE")
     last_modified = validator.last_modified if validator else None
 
-    if require_precondition and not safe and if_match is None and if_unmodified_since is None:
+    # If-Unmodified-Since counts as a precondition only where there is a
+    # date to compare it with; otherwise it is ignored (§13.1.4).
+    if require_precondition and not safe and if_match is None and (if_unmodified_since is None or last_modified is None):
         return Decision(
             Outcome.PRECONDITION_REQUIRED,
             "This request must be conditional: send If-Match with the ETag of the representation you are changing.",

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist
@@ -34,15 +34,31 @@ __all__ = [
 ]
 
 
+def whole_seconds(moment: datetime | None) -> datetime | None:
+    """``moment`` truncated to the second, in UTC, as Last-Modified can carry it."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    else:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.replace(microsecond=0)
+
+
 @dataclass(frozen=True)
 class Validator:
     """The validators of one representation, and the row state they were derived from."""
 
     etag: str | None = None
     #: Whole seconds, UTC: what an HTTP date can say (RFC 9110 §5.6.7).
+    #: A naive datetime is taken as UTC; a fraction of a second is dropped.
     last_modified: datetime | None = None
     #: Column values that identify the state, for the compare-and-set of writes.
     state: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        # The header and the comparisons must use the same value.
+        object.__setattr__(self, "last_modified", whole_seconds(self.last_modified))
 
 
 #: A resource that exists but has no validator to compare, such as a collection
@@ -102,15 +118,20 @@ def make_etag(*parts: Any, variant: Variant, release: str) -> str:
     return '"' + base64.urlsafe_b64encode(digest).rstrip(b"=").decode() + '"'
 
 
-def whole_seconds(moment: datetime | None) -> datetime | None:
-    """``moment`` truncated to the second, in UTC, as Last-Modified can carry it."""
-    if moment is None:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    else:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.replace(microsecond=0)
+def after_release(last_modified: datetime) -> datetime:
+    """Last-Modified with ``RELEASED_AT`` as its floor, keeping distinct seconds distinct.
+
+    A release that changes representations changes them for If-Modified-Since
+    clients too. Every earlier date becomes the release second R, so a date
+    from R on moves one second later: a write within R must not share R with
+    the states before the release.
+    """
+    from .conf import api_settings
+
+    released_at = whole_seconds(api_settings.released_at)
+    if released_at is None:
+        return last_modified
+    return released_at if last_modified < released_at else last_modified + timedelta(seconds=1)
 
 
 class ValidatorStrategy:
@@ -158,12 +179,7 @@ class ModelStrategy(ValidatorStrategy):
         column = self.last_modified_column(model)
         last_modified = whole_seconds(state[column]) if column else None
         if last_modified is not None:
-            from .conf import api_settings
-
-            # A release that changes representations changes them for
-            # If-Modified-Since clients too.
-            if (released_at := api_settings.released_at) is not None:
-                last_modified = max(last_modified, whole_seconds(released_at))
+            last_modified = after_release(last_modified)
         return Validator(etag=etag, last_modified=last_modified, state=state)
 
 

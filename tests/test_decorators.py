@@ -232,3 +232,10 @@ class TestValidatorCallableWrites:
         monkeypatch.setattr(decorators._Conditional, "claim", concurrent_write_then_claim)
         assert put(client, url, "mine", HTTP_IF_MATCH=etag).status_code == 412
         assert Note.objects.get(pk=note.pk).text == "the other writer"
+
+
+def test_a_write_without_claim_cannot_be_held_to_a_date(client, note):
+    url = f"/test/validated-notes/{note.pk}/"
+    held = "Fri, 01 Jan 2100 00:00:00 GMT"
+    assert put(client, url, "two", HTTP_IF_UNMODIFIED_SINCE=held).status_code == 412
+    assert Note.objects.get(pk=note.pk).text == "one"

@@ -158,6 +158,16 @@ class TestLastModified:
         assert api_client.get(detail(article)).headers["Last-Modified"] == http_date(released.timestamp())
         assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=old).status_code == 200
 
+    def test_a_write_in_the_release_second_still_changes_last_modified(self, api_client, article, settings):
+        released = datetime.now(tz=UTC).replace(microsecond=0) - timedelta(seconds=5)
+        write_behind_the_orm(Article, article.pk, last_modified=released - timedelta(days=1))
+        settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASED_AT": released.isoformat()}
+        held = api_client.get(detail(article)).headers["Last-Modified"]
+        assert held == http_date(released.timestamp())
+        write_behind_the_orm(Article, article.pk, title="in the release second", last_modified=released + timedelta(microseconds=500))
+        response = api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=held)
+        assert response.status_code == 200 and response.json()["title"] == "in the release second"
+
 
 class TestWrites:
     def test_patch_without_a_precondition_is_428_and_writes_nothing(self, staff_client, article, serializer_calls):

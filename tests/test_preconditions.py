@@ -231,3 +231,17 @@ def test_huge_headers_are_parsed_in_linear_time(value):
         decide("PUT", **{header: value})
         decide("GET", **{header: value})
     assert time.process_time() - started < 5
+
+
+@pytest.mark.parametrize("date", [AT, BEFORE])
+def test_if_unmodified_since_does_not_satisfy_a_requirement_without_a_date_to_compare(date):
+    assert decide("PUT", validator=Validator(etag='"v2"'), require=True, If_Unmodified_Since=date) is REQUIRED
+
+
+def test_a_validator_keeps_whole_seconds_in_utc():
+    from datetime import datetime as naive_datetime
+
+    validator = Validator(last_modified=naive_datetime(2026, 11, 22, 10, 0, 0, 999999))
+    assert validator.last_modified == MODIFIED
+    request = RequestFactory().get("/", headers={"If-Modified-Since": AT})
+    assert evaluate(request, validator).outcome is NOT_MODIFIED

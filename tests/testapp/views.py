@@ -96,8 +96,10 @@ def stamped_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _note_validator(request: HttpRequest, pk: int) -> Validator | None:
-    row = Note.objects.filter(pk=pk).values("version").first()
-    return Validator(etag=f'"note-{pk}-v{row["version"]}"', state={"version": row["version"]}) if row else None
+    row = Note.objects.filter(pk=pk).values("version", "last_modified").first()
+    if row is None:
+        return None
+    return Validator(etag=f'"note-{pk}-v{row["version"]}"', last_modified=row["last_modified"], state={"version": row["version"]})
 
 
 def _note_claim(request: HttpRequest, validator: Validator, pk: int) -> bool:
