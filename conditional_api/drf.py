@@ -185,7 +185,9 @@ class ConditionalMixin:
         if not isinstance(strategy, ModelStrategy):
             # A content hash exists only after rendering: no ETag is read
             # before this write, so only If-Match "*" can hold, and there is
-            # no row state to compare-and-set.
+            # no row state to compare-and-set. A missing row is still the
+            # 404 it would be without preconditions (§13.2.1).
+            cast(GenericAPIView, self).get_object()
             self.check_preconditions(EXISTS_WITHOUT_VALIDATOR, options)
             return action(self.request, *args, **kwargs)
         obj = self.get_validator_object(strategy)

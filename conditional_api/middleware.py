@@ -14,6 +14,8 @@ compressed depends on Accept-Encoding alone, so its 304 names the same tag. The 
 strong ETag get Django's behaviour, padding included.
 
 Use it in place of Django's: ``"conditional_api.middleware.GZipMiddleware"``.
+A view that sets its own Content-Encoding is left alone; its 304 cannot
+tell, so do not combine such a view's own encoding with a strong ETag.
 Leaving out the padding matters only for responses that reflect both a secret
 and attacker-chosen input; an API answer validated by a row version rarely
 does, but weigh it for yours.
@@ -21,10 +23,12 @@ does, but weigh it for yours.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware import gzip
 from django.utils.cache import patch_vary_headers
-from django.utils.text import compress_string
+from django.utils.text import compress_sequence, compress_string
 
 from .preconditions import CODING_SUFFIXES
 
@@ -40,7 +44,7 @@ def _gzip_tag(etag: str) -> str:
 class GZipMiddleware(gzip.GZipMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         etag = response.get("ETag")
-        if not (etag and etag.startswith('"')) or response.streaming:
+        if not (etag and etag.startswith('"')):
             return super().process_response(request, response)
         if response.has_header("Content-Encoding"):
             return response
@@ -52,9 +56,26 @@ class GZipMiddleware(gzip.GZipMiddleware):
         if response.status_code == 304:
             response.headers["ETag"] = _gzip_tag(etag)
             return response
-        compressed = compress_string(response.content, max_random_bytes=0)
-        response.content = compressed
-        response.headers["Content-Length"] = str(len(compressed))
+        if response.streaming:
+            _compress_stream(response)
+        else:
+            response.content = compress_string(response.content, max_random_bytes=0)
+            response.headers["Content-Length"] = str(len(response.content))
         response.headers["Content-Encoding"] = "gzip"
         response.headers["ETag"] = _gzip_tag(etag)
         return response
+
+
+def _compress_stream(response: HttpResponseBase) -> None:
+    """Compress a streaming response without padding: the same chunks, the same bytes."""
+    if response.is_async:
+        chunks = response.streaming_content
+
+        async def compressed() -> AsyncIterator[bytes]:
+            async for chunk in chunks:
+                yield compress_string(chunk, max_random_bytes=0)
+
+        response.streaming_content = compressed()
+    else:
+        response.streaming_content = compress_sequence(response.streaming_content, max_random_bytes=0)
+    del response.headers["Content-Length"]

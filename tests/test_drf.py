@@ -312,6 +312,15 @@ def test_a_content_strategy_write_can_only_be_conditional_on_any(staff_client, a
     assert Article.objects.get(pk=article.pk).title == ("New" if status == 200 else "Hello")
 
 
+@pytest.mark.parametrize("headers", [{}, {"HTTP_IF_MATCH": '"x"'}, {"HTTP_IF_MATCH": "*"}])
+def test_a_content_strategy_write_to_a_missing_row_is_404(staff_client, settings, headers):
+    settings.CONDITIONAL_API = {
+        **settings.CONDITIONAL_API,
+        "VIEWS": {"article-detail": {"strategy": "content", "require_precondition": True}},
+    }
+    assert staff_client.patch("/api/articles/999999/", {"title": "x"}, format="json", **headers).status_code == 404
+
+
 class TestObjectPermissions:
     @pytest.fixture
     def owned(self, staff, reader) -> Note:

@@ -82,3 +82,16 @@ class TestStrongGZip:
     def test_responses_without_a_strong_etag_keep_djangos_behaviour(self, api_client, long_article):
         response = api_client.get(f"/api/articles/{long_article.pk}/", HTTP_ACCEPT="text/html", **GZIP)
         assert response.headers["Content-Encoding"] == "gzip" and "ETag" not in response.headers
+
+    def test_a_streamed_response_keeps_a_strong_tag_and_its_304_names_it(self, client):
+        from tests.testapp.models import Note
+
+        note = Note.objects.create(key="streamed", text="words " * 50)
+        url = f"/test/streamed-notes/{note.pk}/"
+        first = client.get(url, **GZIP)
+        assert first.headers["Content-Encoding"] == "gzip" and first.headers["ETag"].endswith('-gzip"')
+        body = b"".join(first.streaming_content)
+        assert gzip.decompress(body) == f"streamed {note.text}".encode()
+        assert b"".join(client.get(url, **GZIP).streaming_content) == body
+        not_modified = client.get(url, HTTP_IF_MODIFIED_SINCE=first.headers["Last-Modified"], **GZIP)
+        assert not_modified.status_code == 304 and not_modified.headers["ETag"] == first.headers["ETag"]

@@ -19,4 +19,5 @@ urlpatterns = [
     path("validated-notes/<int:pk>/", views.note_by_validator, name="validated-note"),
     path("claimed-notes/<int:pk>/", views.note_by_validator_with_claim, name="claimed-note"),
     path("stamped/<int:pk>/", views.stamped_detail, name="stamped-detail"),
+    path("streamed-notes/<int:pk>/", views.note_stream, name="streamed-note"),
 ]

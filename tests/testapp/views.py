@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -120,3 +120,9 @@ def note_by_validator_with_claim(request: HttpRequest, pk: int) -> HttpResponse:
     CALLS["note_by_validator_with_claim"] += 1
     note = get_object_or_404(Note, pk=pk)
     return _note_response(note) if request.method in ("GET", "HEAD") else _write(request, note)
+
+
+@conditional(Note)
+def note_stream(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    note = get_object_or_404(Note, pk=pk)
+    return StreamingHttpResponse(iter([note.key.encode(), b" ", note.text.encode()]), content_type="text/plain")
