@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -37,9 +37,9 @@ from .validators import EXISTS_WITHOUT_VALIDATOR, ContentStrategy, ModelStrategy
 __all__ = ["conditional"]
 
 View = TypeVar("View", bound=Callable[..., Any])
-QuerySetSource = type[models.Model] | models.QuerySet | Callable[[HttpRequest], models.QuerySet]
-ValidatorFunc = Callable[..., Validator | None]
-ClaimFunc = Callable[..., bool]
+QuerySetSource: TypeAlias = type[models.Model] | models.QuerySet | Callable[[HttpRequest], models.QuerySet]
+ValidatorFunc: TypeAlias = Callable[..., Validator | None]
+ClaimFunc: TypeAlias = Callable[..., bool]
 
 
 def _is_success(response: HttpResponseBase) -> bool:
