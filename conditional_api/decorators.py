@@ -82,7 +82,7 @@ class _Conditional:
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
         source = self.queryset
         if isinstance(source, type) and issubclass(source, models.Model):
-            return source._default_manager.all()  # type: ignore[attr-defined]  (set by ModelBase)
+            return source._default_manager.all()  # type: ignore[attr-defined]  # set by ModelBase
         if isinstance(source, models.QuerySet):
             return source.all()
         return cast(Callable[[HttpRequest], models.QuerySet], source)(request)
