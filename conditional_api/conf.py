@@ -103,7 +103,9 @@ class _Settings:
 api_settings = _Settings()
 
 
+@lru_cache(maxsize=8)
 def _parse_released_at(value: Any) -> datetime | None:
+    """Parsed once per setting value: it is read for every validator."""
     moment = parse_datetime(value) if isinstance(value, str) else None
     return moment if moment is not None and moment.tzinfo is not None else None
 
