@@ -97,16 +97,16 @@ class _Settings:
     @property
     def released_at(self) -> datetime | None:
         value = self.RELEASED_AT
-        return _parse_released_at(value) if value else None
+        return _parse_released_at(value) if isinstance(value, str) else None
 
 
 api_settings = _Settings()
 
 
 @lru_cache(maxsize=8)
-def _parse_released_at(value: Any) -> datetime | None:
+def _parse_released_at(value: str) -> datetime | None:
     """Parsed once per setting value: it is read for every validator."""
-    moment = parse_datetime(value) if isinstance(value, str) else None
+    moment = parse_datetime(value)
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
@@ -158,7 +158,7 @@ def validate_settings() -> list[str]:
     if not isinstance(user.get("RELEASE", ""), str):
         errors.append(f"{SETTING_NAME}['RELEASE'] must be a string, such as your release tag.")
     released_at = user.get("RELEASED_AT")
-    if released_at is not None and _parse_released_at(released_at) is None:
+    if released_at is not None and (not isinstance(released_at, str) or _parse_released_at(released_at) is None):
         errors.append(
             f"{SETTING_NAME}['RELEASED_AT'] is {released_at!r}; expected an ISO 8601 time with a time zone, "
             "such as '2026-11-23T10:00:00Z', or None."

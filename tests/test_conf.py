@@ -24,6 +24,7 @@ from conditional_api.validators import ContentStrategy, UpdatedAtStrategy, Versi
         ({"DEFAULTS": {"strategy": "os.path.join"}}, "'os.path.join'; expected one of"),
         ({"RELEASE": 3}, "['RELEASE'] must be a string"),
         ({"RELEASED_AT": "2026-11-23 10:00"}, "['RELEASED_AT'] is '2026-11-23 10:00'; expected an ISO 8601 time with a time zone"),
+        ({"RELEASED_AT": ["2026-11-23T10:00:00Z"]}, "['RELEASED_AT'] is ['2026-11-23T10:00:00Z']; expected an ISO 8601 time"),
         ({"RELESE": "1"}, "has the unknown key 'RELESE'"),
         ({"SKIP_FORMATS": "api"}, "['SKIP_FORMATS'] must be a list of renderer formats"),
     ],
