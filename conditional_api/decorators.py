@@ -24,11 +24,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist, ValidationError
 from django.db import models, router, transaction
 from django.http import HttpRequest, HttpResponseBase
 
-from .conf import ViewOptions, view_options
+from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
 from .responses import decision_response, not_modified, stamp_validators
@@ -89,7 +89,6 @@ class _Conditional:
 
     def read_validator(self, request: HttpRequest, options: ViewOptions, kwargs: dict[str, Any]) -> tuple[Validator | None, models.Model | None]:
         """The current validator with one query, and the (deferred) row it came from."""
-        variant = self.variant(request, options)
         if self.validator_func is not None:
             return self.validator_func(request, **kwargs), None
         strategy = options.strategy
@@ -106,12 +105,15 @@ class _Conditional:
             rows = []  # a lookup value the field cannot hold: no such row
         if len(rows) != 1:
             return None, None
-        return strategy.validator(rows[0], variant, _release()), rows[0]
+        return strategy.validator(rows[0], self.variant(request, options), api_settings.release), rows[0]
 
     def reread_validator(self, request: HttpRequest, options: ViewOptions, row: models.Model) -> Validator | None:
         strategy = cast(ModelStrategy, options.strategy)
-        fresh = type(row)._base_manager.filter(pk=row.pk).only(*strategy.state_fields(type(row))).first()
-        return strategy.validator(fresh, self.variant(request, options), _release()) if fresh else None
+        try:
+            row.refresh_from_db(fields=strategy.state_fields(type(row)))
+        except ObjectDoesNotExist:
+            return None
+        return strategy.validator(row, self.variant(request, options), api_settings.release)
 
     def no_representation(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> bool:
         """A row that is not there, and nothing to decide: the view answers (usually 404).
@@ -159,7 +161,7 @@ class _Conditional:
             return response
         if not options.strategy.reads_state and not response.streaming:
             strategy = cast(ContentStrategy, options.strategy)
-            validator = strategy.validator_for_content(response.content, self.variant(request, options), _release())
+            validator = strategy.validator_for_content(response.content, self.variant(request, options), api_settings.release)
             decision = evaluate(request, validator)
             if decision.outcome is Outcome.NOT_MODIFIED:
                 return not_modified(validator, options)
@@ -202,12 +204,6 @@ class _Conditional:
                 return response
 
         return run
-
-
-def _release() -> str:
-    from .conf import api_settings
-
-    return api_settings.release
 
 
 def conditional(
