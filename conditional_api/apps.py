@@ -9,6 +9,8 @@ class ConditionalApiConfig(AppConfig):
         from django.db.models.signals import pre_save
 
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import dependencies
         from .models import stamp_raw_save
 
         pre_save.connect(stamp_raw_save, dispatch_uid="conditional_api.stamp_raw_save")
+        dependencies.install()

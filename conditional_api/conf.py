@@ -65,6 +65,7 @@ STRATEGY_ALIASES = {
     "version": "conditional_api.validators.VersionStrategy",
     "updated_at": "conditional_api.validators.UpdatedAtStrategy",
     "content": "conditional_api.validators.ContentStrategy",
+    "collection": "conditional_api.validators.CollectionStrategy",
 }
 
 

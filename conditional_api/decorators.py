@@ -32,7 +32,7 @@ from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
 from .responses import decision_response, not_modified, stamp_validators
-from .validators import EXISTS_WITHOUT_VALIDATOR, ContentStrategy, ModelStrategy, Validator, Variant
+from .validators import EXISTS_WITHOUT_VALIDATOR, CollectionStrategy, ContentStrategy, ModelStrategy, Validator, Variant
 
 __all__ = ["conditional"]
 
@@ -92,6 +92,11 @@ class _Conditional:
         if self.validator_func is not None:
             return self.validator_func(request, **kwargs), None
         strategy = options.strategy
+        if isinstance(strategy, CollectionStrategy) and self.queryset is not None:
+            queryset = self.get_queryset(request)
+            if strategy.applies_to(queryset.model):
+                return strategy.validator_for_queryset(queryset, self.variant(request, options), api_settings.release), None
+            return None, None
         if not isinstance(strategy, ModelStrategy):
             return None, None
         if self.queryset is None:
@@ -135,9 +140,10 @@ class _Conditional:
 
     def decide(self, request: HttpRequest, options: ViewOptions, validator: Validator | None) -> Decision:
         if request.method not in SAFE_METHODS:
-            if not options.strategy.reads_state:
-                # A content hash is only known after the view ran: before a
-                # write, the resource exists but has no ETag to compare.
+            if not options.strategy.reads_state or isinstance(options.strategy, CollectionStrategy):
+                # A content hash is only known after the view ran, and a
+                # collection's count cannot be claimed: before a write, the
+                # resource exists but has no ETag to compare.
                 validator = EXISTS_WITHOUT_VALIDATOR
             elif validator is not None and not self.can_claim():
                 # Without claim= nothing stops another write between this

@@ -36,7 +36,15 @@ from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
 from .responses import WithoutContentLength, stamp_validators
-from .validators import EXISTS_WITHOUT_VALIDATOR, ContentStrategy, ModelStrategy, Validator, ValidatorStrategy, Variant
+from .validators import (
+    EXISTS_WITHOUT_VALIDATOR,
+    CollectionStrategy,
+    ContentStrategy,
+    ModelStrategy,
+    Validator,
+    ValidatorStrategy,
+    Variant,
+)
 
 __all__ = [
     "PreconditionFailed",
@@ -249,10 +257,49 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
 
 
 class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
-    """GET/HEAD of a list, validated by its content."""
+    """GET/HEAD of a list: 304 from the table's change count, before the list query and serializer.
+
+    A list whose strategy is a row strategy (``version``, ``updated_at``)
+    uses the collection strategy; ``content`` hashes the rendered page instead.
+    """
+
+    def get_collection_strategy(self, options: ViewOptions) -> CollectionStrategy | None:
+        """The collection strategy for this list, or None to validate by content."""
+        strategy = self.get_validator_strategy(options)
+        if isinstance(strategy, ContentStrategy):
+            return None
+        if not isinstance(strategy, CollectionStrategy):
+            strategy = CollectionStrategy()
+        model = cast(GenericAPIView, self).get_queryset().model
+        return strategy if strategy.applies_to(model) else None
+
+    def get_collection_validator(self, queryset: models.QuerySet, strategy: CollectionStrategy, options: ViewOptions) -> Validator:
+        """The list's validator: one query, for the queryset the page is cut from."""
+        view = cast(GenericAPIView, self)
+        # Pagination links are absolute URLs that copy the whole query string.
+        extra = (self.request.build_absolute_uri(),) if view.paginator is not None else ()
+        return strategy.validator_for_queryset(queryset, self.get_variant(options), api_settings.release, extra)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._content_validated(super().list(request, *args, **kwargs), self.get_conditional_options())
+        options = self.get_conditional_options()
+        if self.conditional_skipped():
+            return super().list(request, *args, **kwargs)
+        strategy = self.get_collection_strategy(options)
+        if strategy is None:
+            return self._content_validated(super().list(request, *args, **kwargs), options)
+        view = cast(GenericAPIView, self)
+        queryset = view.filter_queryset(view.get_queryset())
+        validator = self.get_collection_validator(queryset, strategy, options)
+        decision = self.check_preconditions(validator, options)
+        if decision.outcome is Outcome.NOT_MODIFIED:
+            return self.not_modified_response(validator, options)
+        # DRF's list(), on the queryset the validator was computed for.
+        page = view.paginate_queryset(queryset)
+        if page is not None:
+            response = view.get_paginated_response(view.get_serializer(page, many=True).data)
+        else:
+            response = Response(view.get_serializer(queryset, many=True).data)
+        return self.stamp_validators(response, validator, options)
 
 
 class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from django.db import models, router, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.db.models.expressions import DatabaseDefault
 
+from . import dependencies
+from .changes import record_change
 from .clock import DatabaseNow, next_write_time
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "VersionedManager",
     "VersionedModel",
     "claim_state",
+    "ChangeCounter",
 ]
 
 _M = TypeVar("_M", bound=models.Model)
@@ -99,8 +102,17 @@ def _bump_fields(model: type[models.Model]) -> list[BumpedField]:
     return [f for f in model._meta.concrete_fields if isinstance(f, BumpedField)]
 
 
-def _bump_values(model: type[models.Model]) -> dict[str, Any]:
-    return {f.attname: f.bump_value(add=False) for f in _bump_fields(model)}
+def bumped_attnames(model: type[models.Model]) -> list[str]:
+    """The columns every write of ``model`` bumps."""
+    return [f.attname for f in _bump_fields(model)]
+
+
+def _bump_values(model: type[models.Model], keep_last_modified: bool = False) -> dict[str, Any]:
+    return {
+        f.attname: f.bump_value(add=False)
+        for f in _bump_fields(model)
+        if not (keep_last_modified and isinstance(f, LastModifiedField))
+    }
 
 
 def _refresh_bumped(queryset: models.QuerySet, objs: Sequence[models.Model]) -> None:
@@ -131,15 +143,45 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 kwargs[field.attname] = field.bump_value(add=False)
             elif isinstance(field, LastModifiedField):
                 kwargs[field.attname] = Greatest(kwargs[field.attname], field.bump_value(add=False))
-        return super().update(**kwargs)
+        shown = dependencies.dependencies_of(self.model)
+        with transaction.atomic(using=self.db, savepoint=False):
+            moved: list[Any] = []
+            if shown:
+                if dependencies.moves_links(self.model, kwargs):
+                    moved = list(self.values_list("pk", flat=True))
+                # Before the write: the parents that show these rows now.
+                dependencies.touch_parents(self.model, self.values("pk"), self.db)
+            rows = super().update(**kwargs)
+            if rows:
+                record_change(self.model, self.db)
+            if moved:
+                # After it: the parents a moved foreign key points at now.
+                dependencies.touch_parents(self.model, moved, self.db)
+        return rows
 
     update.alters_data = True  # type: ignore[attr-defined]
 
     def touch(self) -> int:
-        """Bump the rows without changing anything else: for writes the ORM cannot see."""
+        """Bump the rows, and the rows that show them, without changing anything else.
+
+        For writes the ORM cannot see, such as raw SQL: run it after them,
+        in the same transaction.
+        """
         return self.update()
 
     touch.alters_data = True  # type: ignore[attr-defined]
+
+    def _bump_only(self, keep_last_modified: bool = False) -> int:
+        """Bump the rows and their table's count, and nothing beyond: a dependency touch.
+
+        Touches do not cascade further, so two models that show each other
+        cannot touch each other forever.
+        """
+        with transaction.atomic(using=self.db, savepoint=False):
+            rows = models.QuerySet.update(self, **_bump_values(self.model, keep_last_modified))
+            if rows:
+                record_change(self.model, self.db)
+        return rows
 
     def bulk_update(self, objs: Iterable[_M], fields: Sequence[str], batch_size: int | None = None) -> int:
         objs = list(objs)
@@ -158,7 +200,12 @@ class VersionedQuerySet(models.QuerySet[_M]):
     def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
         objs = list(objs)
         if not kwargs.get("update_conflicts"):
-            return super().bulk_create(objs, *args, **kwargs)
+            with transaction.atomic(using=self.db, savepoint=False):
+                created = super().bulk_create(objs, *args, **kwargs)
+                if created:
+                    record_change(self.model, self.db)
+                    dependencies.touch_linked_parents(self.model, created, self.db)
+            return created
         # ON CONFLICT DO UPDATE copies EXCLUDED values, which would set the
         # version back to 1: keep the counters out of it and bump the rows
         # afterwards, in the same transaction.
@@ -167,6 +214,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
         with transaction.atomic(using=self.db, savepoint=False):
             created = super().bulk_create(objs, *args, **kwargs)
             self._rows_of(objs, kwargs.get("unique_fields")).update()
+            dependencies.touch_linked_parents(self.model, created, self.db)
             _refresh_bumped(self, objs)
         return created
 
@@ -201,6 +249,11 @@ class VersionedModel(models.Model):
 
     objects = VersionedManager()
 
+    #: Relations whose rows the representation shows (``"author"``,
+    #: ``"tags"``, ``"articles"``): their writes bump this row too. See
+    #: ``conditional_api.dependencies``.
+    depends_on: ClassVar[Sequence[str]] = ()
+
     class Meta:
         abstract = True
 
@@ -220,6 +273,7 @@ class VersionedModel(models.Model):
         # concurrent write cannot slip in between and lend us its version.
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
+            self._conditional_write = record_change(type(self), using)
             unread = [
                 f.attname
                 for f in _bump_fields(type(self))
@@ -266,3 +320,21 @@ def stamp_raw_save(sender: type[models.Model], instance: models.Model, raw: bool
     for field in _bump_fields(type(instance)):
         if not isinstance(field, VersionField):
             setattr(instance, field.attname, field.bump_value(add=not exists))
+
+
+class ChangeCounter(models.Model):
+    """How many write transactions a versioned table has seen: what a list's ETag reads.
+
+    A table's count is the sum of its rows (shards). A writer bumps a shard
+    no other open transaction holds, or adds one, so writers never wait on
+    each other here and cannot deadlock through it; see ``changes.py``.
+    """
+
+    label = models.CharField(max_length=255, help_text="The model's label, such as blog.Article.")
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["label"], name="conditional_api_label_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.value}"

@@ -29,6 +29,7 @@ __all__ = [
     "VersionStrategy",
     "UpdatedAtStrategy",
     "ContentStrategy",
+    "CollectionStrategy",
     "make_etag",
     "EXISTS_WITHOUT_VALIDATOR",
 ]
@@ -214,3 +215,51 @@ class ContentStrategy(ValidatorStrategy):
 
     def validator_for_content(self, content: bytes, variant: Variant, release: str) -> Validator:
         return Validator(etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release))
+
+
+class CollectionStrategy(ValidatorStrategy):
+    """A strong ETag for a list, from its table's change count and the query that selects it.
+
+    One query (the count, see ``conditional_api.changes``), whatever the
+    table size, filters, ordering and page: a 304 never runs the list's own
+    query or COUNT. The ETag covers the compiled SQL of the filtered, ordered
+    queryset (so users who see different rows get different ETags), the
+    variant (page and page size are query parameters) and any ``extra``
+    parts the caller adds, such as the absolute URL that ``next`` links
+    copy. Any committed write to the table changes it, including writes to
+    rows on no page the client holds: the price of a flat cost.
+
+    Lists get no Last-Modified: one date for many rows cannot keep distinct
+    seconds distinct (see ``clock.py``).
+    """
+
+    name = "collection"
+
+    def applies_to(self, model: type[models.Model]) -> bool:
+        """Only tables whose writes are counted: anything else would never change its ETag."""
+        from .models import VersionedModel
+
+        return issubclass(model, VersionedModel)
+
+    def validator_for_queryset(
+        self, queryset: models.QuerySet, variant: Variant, release: str, extra: Iterable[Any] = ()
+    ) -> Validator:
+        from .changes import read_changes
+
+        changes = read_changes(queryset.model, queryset.db)
+        etag = make_etag(
+            "collection", queryset.model._meta.label_lower, changes, *query_fingerprint(queryset), *extra,
+            variant=variant, release=release,
+        )
+        return Validator(etag=etag, state={"changes": changes})
+
+
+def query_fingerprint(queryset: models.QuerySet) -> tuple[str, ...]:
+    """The SQL and parameters the queryset compiles to on its database (no query runs)."""
+    from django.core.exceptions import EmptyResultSet
+
+    try:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:
+        return ("<empty>",)
+    return (sql, *(repr(param) for param in params))

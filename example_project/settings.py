@@ -80,8 +80,8 @@ CONDITIONAL_API = {
         "article-detail": {"strategy": "version", "require_precondition": True, "query_params": []},
         "plain-article-detail": {"strategy": "version", "query_params": []},
         "author-detail": {"strategy": "updated_at", "query_params": []},
-        "article-list": {"strategy": "content"},
-        "author-list": {"strategy": "content"},
-        "tag-list": {"strategy": "content"},
+        "article-list": {"strategy": "collection"},
+        "author-list": {"strategy": "collection"},
+        "tag-list": {"strategy": "collection"},
     },
 }

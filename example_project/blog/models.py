@@ -25,5 +25,9 @@ class Article(VersionedModel):
     author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="articles")
     tags = models.ManyToManyField(Tag, related_name="articles", blank=True)
 
+    # The representation shows the author's name and the tags: their writes
+    # bump the article, so its ETag and Last-Modified stay true.
+    depends_on = ("author", "tags")
+
     def __str__(self) -> str:
         return self.title
