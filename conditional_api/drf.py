@@ -311,7 +311,11 @@ class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
         self.check_preconditions(EXISTS_WITHOUT_VALIDATOR)
         serializer = cast(GenericAPIView, self).get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        self.perform_create(serializer)
+        model = cast(GenericAPIView, self).get_queryset().model
+        # The row and its M2M links are one state, committed together: one
+        # version step and one Last-Modified second, not one per statement.
+        with transaction.atomic(using=router.db_for_write(model)):
+            self.perform_create(serializer)
         headers = self.get_success_headers(serializer.data)
         instance = serializer.instance
         location = self.get_created_location(instance)

@@ -19,6 +19,7 @@ import hishel.httpx
 import httpx
 import pytest
 import redbot  # noqa: F401  (a test dependency: fail loudly if it is missing)
+from django.db import transaction
 from model_bakery import baker
 
 from example_project.blog.models import Article, Author, Tag
@@ -32,9 +33,11 @@ TIMEOUT = httpx.Timeout(15.0)
 
 
 def make_article(title: str = "Cached") -> Article:
-    author = baker.make(Author, name="Edsger", email="edsger@example.com")
-    article = baker.make(Article, title=title, body="Served from the cache", published=True, author=author)
-    article.tags.set([Tag.objects.get_or_create(name=name)[0] for name in ("http", "caching")])
+    # One transaction, one state: a second write moves Last-Modified a second on.
+    with transaction.atomic():
+        author = baker.make(Author, name="Edsger", email="edsger@example.com")
+        article = baker.make(Article, title=title, body="Served from the cache", published=True, author=author)
+        article.tags.set([Tag.objects.get_or_create(name=name)[0] for name in ("http", "caching")])
     return article
 
 

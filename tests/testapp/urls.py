@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include(router.urls)),
     path("generic-notes/<str:key>/", api.NoteDetailView.as_view(), name="generic-note"),
     path("guarded-notes/<int:pk>/", api.GuardedNoteView.as_view(), name="guarded-note"),
+    path("notes/", views.note_list, name="note-list"),
     path("notes/<int:pk>/", views.note_detail, name="note-detail"),
     path("async-notes/<int:pk>/", views.note_detail_async, name="note-detail-async"),
     path("notes/by-key/<str:key>/", views.note_by_key, name="note-by-key"),

@@ -126,3 +126,13 @@ def note_by_validator_with_claim(request: HttpRequest, pk: int) -> HttpResponse:
 def note_stream(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     note = get_object_or_404(Note, pk=pk)
     return StreamingHttpResponse(iter([note.key.encode(), b" ", note.text.encode()]), content_type="text/plain")
+
+
+@require_http_methods(["GET", "HEAD"])
+@conditional(lambda request: Note.objects.order_by("key"), strategy="collection")
+def note_list(request: HttpRequest) -> JsonResponse:
+    """A list without DRF: the collection strategy from the decorator."""
+    CALLS["note_list"] += 1
+    size = int(request.GET.get("size", 10))
+    notes = Note.objects.order_by("key")[:size]
+    return JsonResponse({"results": [{"key": note.key, "text": note.text} for note in notes]})

@@ -1,0 +1,235 @@
+"""The collection strategy: list 304s from the table's change count, in one query, before the list runs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from model_bakery import baker
+from rest_framework.test import APIClient
+
+from conditional_api.changes import read_changes, record_change
+from conditional_api.models import ChangeCounter
+from example_project.blog.models import Article, Author, Tag
+from example_project.blog.serializers import ArticleSerializer
+from tests.conftest import requires_postgres
+from tests.testapp import views as testapp_views
+from tests.testapp.models import Note
+
+pytestmark = pytest.mark.django_db
+
+
+def _articles(count: int) -> None:
+    author = baker.make(Author, name="Ada")
+    Article.objects.bulk_create(
+        [Article(title=f"t{i:05}", body="b", published=True, author=author) for i in range(count)], batch_size=2000
+    )
+
+
+@pytest.fixture
+def serializer_runs(monkeypatch) -> list[int]:
+    runs: list[int] = []
+    original = ArticleSerializer.to_representation
+
+    def counting(self, instance):
+        runs.append(instance.pk)
+        return original(self, instance)
+
+    monkeypatch.setattr(ArticleSerializer, "to_representation", counting)
+    return runs
+
+
+@pytest.mark.parametrize("rows", [10, 10_000])
+@pytest.mark.parametrize("page_size", [5, 20, 100])
+def test_a_list_304_is_one_query_at_any_size(client, rows, page_size, serializer_runs):
+    _articles(rows)
+    page = 2 if rows > page_size else 1
+    url = f"/api/articles/?page_size={page_size}&page={page}"
+    ok = client.get(url)
+    assert ok.status_code == 200 and len(ok.json()["results"]) == min(page_size, rows - (page - 1) * page_size)
+    serializer_runs.clear()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, HTTP_IF_NONE_MATCH=ok.headers["ETag"]).status_code == 304
+    assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]
+    assert "conditional_api_changecounter" in queries.captured_queries[0]["sql"]
+    assert serializer_runs == []
+
+
+def test_a_list_200_costs_one_query_more_than_drf(client):
+    _articles(30)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/articles/").status_code == 200
+    # DRF's own: COUNT, the page, the page's tags; ours: the change count.
+    assert len(queries) == 4, [q["sql"] for q in queries.captured_queries]
+
+
+class TestTheListEtagChanges:
+    """Whatever a page shows: its rows, the set it is cut from, the order, count, links."""
+
+    @pytest.fixture
+    def listed(self, db) -> list[Article]:
+        _articles(12)
+        return list(Article.objects.order_by("id"))
+
+    def _changes(self, client, url: str, write) -> None:
+        before = client.get(url)
+        write()
+        after = client.get(url, HTTP_IF_NONE_MATCH=before.headers["ETag"])
+        assert after.status_code == 200
+        assert after.headers["ETag"] != before.headers["ETag"]
+
+    @pytest.mark.parametrize(
+        "write",
+        [
+            pytest.param(lambda rows: Article.objects.filter(pk=rows[0].pk).update(title="changed"), id="row on the page"),
+            pytest.param(lambda rows: Article.objects.filter(pk=rows[-1].pk).update(title="changed"), id="row on no page shown"),
+            pytest.param(lambda rows: rows[1].delete(), id="delete"),
+            pytest.param(lambda rows: Article.objects.filter(pk__in=[r.pk for r in rows[:2]]).delete(), id="QuerySet.delete"),
+            pytest.param(lambda rows: baker.make(Article, published=True, author=rows[0].author), id="create"),
+            pytest.param(lambda rows: Article.objects.filter(pk=rows[0].pk).update(published=False), id="leaves the filter"),
+            pytest.param(lambda rows: Article.objects.filter(pk=rows[5].pk).update(title="a"), id="reorder"),
+            pytest.param(lambda rows: rows[0].tags.add(baker.make(Tag, name="alpha")), id="m2m link"),
+            pytest.param(lambda rows: Author.objects.filter(pk=rows[0].author_id).update(name="Grace"), id="shown author"),
+        ],
+    )
+    @pytest.mark.parametrize("url", ["/api/articles/?page_size=5", "/api/articles/?page_size=5&ordering=title&published=true"])
+    def test_after(self, client, listed, write, url):
+        self._changes(client, url, lambda: write(listed))
+
+    def test_bulk_create(self, client, listed):
+        self._changes(client, "/api/articles/", lambda: _articles(1))
+
+    def test_tags_list_after_a_tag_write(self, client, listed):
+        baker.make(Tag, name="alpha")
+        self._changes(client, "/api/tags/", lambda: Tag.objects.filter(name="alpha").update(name="omega"))
+
+    def test_a_rolled_back_write_leaves_it(self, client, listed):
+        before = client.get("/api/articles/")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Article.objects.filter(pk=listed[0].pk).update(title="never")
+            raise RuntimeError
+        assert client.get("/api/articles/", HTTP_IF_NONE_MATCH=before.headers["ETag"]).status_code == 304
+
+
+class TestTheVariant:
+    def test_page_size_page_filters_and_ordering_count(self, client):
+        _articles(30)
+        urls = [
+            "/api/articles/",
+            "/api/articles/?page=2",
+            "/api/articles/?page_size=5",
+            "/api/articles/?ordering=-id",
+            "/api/articles/?published=true",
+            "/api/articles/?author=1",
+        ]
+        assert len({client.get(url).headers["ETag"] for url in urls}) == len(urls)
+
+    def test_an_unrelated_parameter_counts_because_the_links_copy_it(self, client):
+        _articles(30)
+        plain, other = client.get("/api/articles/"), client.get("/api/articles/?utm=x")
+        assert other.json()["next"].endswith("utm=x") and plain.headers["ETag"] != other.headers["ETag"]
+
+    def test_the_host_counts_because_the_links_name_it(self, client):
+        _articles(30)
+        assert client.get("/api/articles/").headers["ETag"] != client.get("/api/articles/", HTTP_HOST="localhost").headers["ETag"]
+
+    def test_users_who_see_different_rows_get_different_etags(self, client):
+        _articles(3)
+        staff = APIClient()
+        staff.force_authenticate(User.objects.create_user("staff", is_staff=True))
+        assert client.get("/api/articles/").headers["ETag"] != staff.get("/api/articles/").headers["ETag"]
+
+
+class TestChangeCounters:
+    def test_one_bump_per_transaction(self):
+        before = read_changes(Note)
+        with transaction.atomic():
+            for key in "abc":
+                baker.make(Note, key=key)
+        assert read_changes(Note) == before + 1
+
+    def test_a_read_between_two_writes_of_one_transaction_bumps_again(self):
+        """An ETag computed mid-transaction must not also name the committed state."""
+        with transaction.atomic():
+            baker.make(Note, key="a")
+            seen = read_changes(Note)
+            baker.make(Note, key="b")
+            assert read_changes(Note) > seen
+
+    def test_a_rolled_back_savepoint_takes_its_bump_with_it(self):
+        with transaction.atomic():
+            baker.make(Note, key="a")
+            seen = read_changes(Note)
+            with pytest.raises(RuntimeError), transaction.atomic():
+                baker.make(Note, key="b")
+                raise RuntimeError
+            baker.make(Note, key="c")
+        assert read_changes(Note) > seen
+
+    def test_record_change_counts_under_the_model_label(self):
+        before = read_changes(Note)
+        record_change(Note)
+        assert read_changes(Note) == before + 1
+        assert set(ChangeCounter.objects.values_list("label", flat=True)) == {"testapp.Note"}
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_wait_on_the_counter():
+    """A writer takes a counter row no open transaction holds, so two tables bumped in opposite orders cannot deadlock."""
+    from django.db import connections
+
+    baker.make(Note, key="existing"), baker.make(Author, name="existing")  # counter rows to contend for
+    before = read_changes(Note), read_changes(Author)
+    first_holds = threading.Event()
+    second_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            first_holds.wait(5)
+            with transaction.atomic():
+                baker.make(Note, key="second")
+                baker.make(Author, name="second")
+            second_done.set()
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with transaction.atomic():
+        baker.make(Author, name="first")
+        baker.make(Note, key="first")
+        first_holds.set()
+        # The other transaction bumps both counters while this one holds its rows.
+        assert second_done.wait(5), "the second writer waited on a counter row"
+    thread.join(5)
+    assert not errors, errors
+    assert (read_changes(Note), read_changes(Author)) == (before[0] + 2, before[1] + 2)
+    assert ChangeCounter.objects.filter(label="testapp.Note").count() == 2
+
+
+class TestTheDecorator:
+    def test_a_304_runs_one_query_and_not_the_view(self, client):
+        baker.make(Note, key="a")
+        ok = client.get("/test/notes/")
+        assert ok.status_code == 200 and testapp_views.CALLS["note_list"] == 1
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/test/notes/", HTTP_IF_NONE_MATCH=ok.headers["ETag"]).status_code == 304
+        assert len(queries) == 1 and testapp_views.CALLS["note_list"] == 1
+
+    def test_a_write_changes_it(self, client):
+        note = baker.make(Note, key="a")
+        before = client.get("/test/notes/").headers["ETag"]
+        note.text = "new"
+        note.save()
+        assert client.get("/test/notes/", HTTP_IF_NONE_MATCH=before).status_code == 200
+
+    def test_query_parameters_shape_it(self, client):
+        baker.make(Note, key="a")
+        assert client.get("/test/notes/?size=1").headers["ETag"] != client.get("/test/notes/").headers["ETag"]
