@@ -40,3 +40,27 @@ def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[War
                 )
             )
     return problems
+
+
+@register()
+def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """A ``depends_on`` entry that names no relation would silently cover nothing."""
+    from .dependencies import declared_dependencies
+    from .models import VersionedModel
+
+    problems = []
+    for model in apps.get_models():
+        if not issubclass(model, VersionedModel):
+            continue
+        try:
+            declared_dependencies(model)
+        except ValueError as error:
+            problems.append(
+                Error(
+                    str(error),
+                    hint="Name a forward or reverse foreign key or a many-to-many field of the model, one hop.",
+                    obj=model,
+                    id="conditional_api.E002",
+                )
+            )
+    return problems

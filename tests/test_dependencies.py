@@ -290,3 +290,12 @@ def test_if_modified_since_after_a_dependency_write_in_the_same_second(client, s
     article = _article(shown.pk)
     assert http_date(article.last_modified.timestamp()) != held
     assert client.get(url, HTTP_IF_MODIFIED_SINCE=held).status_code == 200
+
+
+@pytest.mark.parametrize(("paths", "message"), [(("nope",), "not a field"), (("title",), "not a relation")])
+def test_a_declared_path_that_is_no_relation_fails_the_system_check(monkeypatch, paths, message):
+    from django.core import checks
+
+    monkeypatch.setattr(Article, "depends_on", paths)
+    errors = [m for m in checks.run_checks() if m.id == "conditional_api.E002"]
+    assert [e.obj for e in errors] == [Article] and message in errors[0].msg
