@@ -10,5 +10,6 @@ router.register("tags", views.TagViewSet, basename="tag")
 
 urlpatterns = [
     path("api/", include(router.urls)),
+    path("plain/articles/", views.plain_article_list, name="plain-article-list"),
     path("plain/articles/<int:pk>/", views.plain_article_detail, name="plain-article-detail"),
 ]

@@ -22,6 +22,7 @@ from model_bakery import baker
 
 from conditional_api.changes import read_changes
 from conditional_api.dependencies import declared_dependencies
+from example_project.blog.maintenance import rename_author_behind_the_orm
 from example_project.blog.models import Article, Author, Tag
 from tests.conftest import write_behind_the_orm
 from tests.testapp.models import Note
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.django_db
 URLS = {
     "detail": "/api/articles/{pk}/",
     "plain": "/plain/articles/{pk}/",
+    "plain list": "/plain/articles/",
     "list": "/api/articles/",
     "tag filter": "/api/articles/?tag=alpha",
 }
@@ -139,8 +141,7 @@ def _bulk_update_article(pk: int) -> None:
 
 
 def _raw_write_then_touch(pk: int) -> None:
-    write_behind_the_orm(Author, _article(pk).author_id, name="Grace")
-    Article.objects.filter(author__articles=pk).touch()
+    rename_author_behind_the_orm(_article(pk).author_id, "Grace")
 
 
 WRITES: dict[str, Callable[[int], None]] = {
@@ -193,7 +194,8 @@ def test_a_write_through_any_path_changes_the_validators(client, shown, write, v
     if after.status_code == 404:
         return  # the write took the article out of this view: nothing stale to serve
     assert after.status_code == 200, "a stale 304 after the write"
-    assert after.content != before.content or view == URLS["list"] or view == URLS["tag filter"]
+    if view == URLS["detail"] or view == URLS["plain"]:
+        assert after.content != before.content
     if "Last-Modified" in before.headers:
         by_date = client.get(url, HTTP_IF_MODIFIED_SINCE=before.headers["Last-Modified"])
         assert by_date.status_code in (200, 404), "a stale 304 to If-Modified-Since after the write"

@@ -49,3 +49,11 @@ def plain_article_detail(request: HttpRequest, pk: int) -> JsonResponse:
     """The article detail without DRF: same JSON, validators from the decorator."""
     article = get_object_or_404(Article.objects.select_related("author").prefetch_related("tags"), pk=pk, published=True)
     return JsonResponse(article_representation(article))
+
+
+@require_http_methods(["GET", "HEAD"])
+@conditional(Article.objects.filter(published=True).order_by("id"), strategy="collection")
+def plain_article_list(request: HttpRequest) -> JsonResponse:
+    """The published articles without DRF: a list validated by the decorator's collection strategy."""
+    articles = Article.objects.filter(published=True).select_related("author").prefetch_related("tags").order_by("id")
+    return JsonResponse({"results": [article_representation(article) for article in articles[:100]]})
