@@ -300,7 +300,7 @@ def _touch_instance(instance: models.Model, using: str) -> None:
     from .changes import in_current_transaction
     from .models import VersionedQuerySet, bumped_attnames
 
-    marker = getattr(instance, "_conditional_write", None)
+    marker = getattr(instance, "_conditional_api_write", None)
     saved_here = marker is not None and in_current_transaction(marker, using)
     VersionedQuerySet(model=type(instance), using=using).filter(pk=instance.pk)._bump_only(keep_last_modified=saved_here)
     instance.refresh_from_db(using=using, fields=bumped_attnames(type(instance)))

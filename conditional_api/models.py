@@ -273,7 +273,7 @@ class VersionedModel(models.Model):
         # concurrent write cannot slip in between and lend us its version.
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
-            self._conditional_write = record_change(type(self), using)
+            self._conditional_api_write = record_change(type(self), using)
             unread = [
                 f.attname
                 for f in _bump_fields(type(self))
