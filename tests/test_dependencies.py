@@ -301,3 +301,23 @@ def test_a_declared_path_that_is_no_relation_fails_the_system_check(monkeypatch,
     monkeypatch.setattr(Article, "depends_on", paths)
     errors = [m for m in checks.run_checks() if m.id == "conditional_api.E002"]
     assert [e.obj for e in errors] == [Article] and message in errors[0].msg
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("one_transaction", [True, False], ids=["one transaction", "autocommit"])
+def test_links_set_with_the_save_share_its_last_modified_second(one_transaction):
+    """A save and its M2M links committed together are one state: one Last-Modified second, not two."""
+    from contextlib import nullcontext
+
+    from django.db import transaction
+
+    article = baker.make(Article, author=baker.make(Author))
+    tag = baker.make(Tag)
+    with transaction.atomic() if one_transaction else nullcontext():
+        article.title = "New"
+        article.save()
+        saved = (article.version, article.last_modified)
+        article.tags.add(tag)
+    stored = Article.objects.get(pk=article.pk)
+    assert stored.version == article.version > saved[0]
+    assert (stored.last_modified == saved[1]) is one_transaction
