@@ -22,3 +22,10 @@ class PlainManaged(VersionedModel):
     """A versioned model whose manager forgets the versioned QuerySet (system check W001)."""
 
     objects = models.Manager()
+
+
+class Triggered(VersionedModel):
+    """A versioned model whose table carries the version triggers (see conditional_api.triggers)."""
+
+    text = models.TextField(default="")
+    owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
