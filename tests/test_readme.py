@@ -1,4 +1,4 @@
-"""The README's Python examples are real code: each stands, verbatim, in the example project."""
+"""The README's Python examples are real code: each stands, verbatim, in the example project or the test app."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-SOURCES = "\n".join(path.read_text() for path in sorted((ROOT / "example_project").rglob("*.py")))
+SOURCES = "\n".join(
+    path.read_text() for folder in ("example_project", "tests/testapp") for path in sorted((ROOT / folder).rglob("*.py"))
+)
 
 
 def chunks(snippet: str) -> list[str]:
@@ -27,4 +29,4 @@ def test_the_readme_has_an_example_for_each_way_of_use():
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.strip().splitlines()[-1][:40] for s in SNIPPETS])
 def test_readme_example_is_code_the_suite_runs(snippet):
     missing = [chunk for chunk in chunks(snippet) if chunk not in SOURCES]
-    assert not missing, f"README example not found in example_project/: {missing[0][:200]}"
+    assert not missing, f"README example not found in example_project/ or tests/testapp/: {missing[0][:200]}"
