@@ -29,3 +29,16 @@ class Triggered(VersionedModel):
 
     text = models.TextField(default="")
     owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+
+
+class Shelf(VersionedModel):
+    """Shows its books: a reverse foreign key dependency."""
+
+    name = models.CharField(max_length=50, default="")
+
+    depends_on = ("books",)
+
+
+class Book(VersionedModel):
+    title = models.CharField(max_length=50, default="")
+    shelf = models.ForeignKey(Shelf, null=True, blank=True, on_delete=models.SET_NULL, related_name="books")
