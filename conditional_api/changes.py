@@ -25,22 +25,14 @@ transaction that wrote it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connections, models, router, transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 
-__all__ = ["record_change", "read_changes", "on_table_change"]
-
-#: Called with (label, using) after a transaction that changed the table commits.
-_commit_listeners: list[Callable[[str, str], None]] = []
-
-
-def on_table_change(listener: Callable[[str, str], None]) -> None:
-    """Call ``listener(label, using)`` after each commit that changed a table."""
-    if listener not in _commit_listeners:
-        _commit_listeners.append(listener)
+__all__ = ["TableState", "record_change", "read_changes", "read_state", "in_current_transaction"]
 
 
 class _Recorded:
@@ -64,12 +56,15 @@ class _Recorded:
         self.read = False
 
     def __call__(self) -> None:
-        for listener in list(_commit_listeners):
-            listener(self.label, self.using)
+        """Nothing to do at commit: the marker only has to be queued."""
 
 
 def _recorded(connection: Any, label: str) -> _Recorded | None:
-    """The latest live bump of ``label`` in the open transaction, if any."""
+    """The latest live bump of ``label`` in the open transaction, if any.
+
+    A linear scan of the transaction's on-commit queue, which holds one
+    marker per table written (plus the application's own callbacks).
+    """
     if not connection.in_atomic_block:
         return None
     for _, func, *_ in reversed(connection.run_on_commit):
@@ -89,13 +84,22 @@ def record_change(model: type[models.Model], using: str | None = None) -> object
 
     Call it after raw SQL that inserts or deletes rows of a versioned table
     (``touch()`` covers raw updates of existing rows); the ORM's write paths
-    call it themselves. Returns a marker of the write, for
+    call it themselves. A model with concrete parents (multi-table
+    inheritance) counts their tables too: its writes change their rows.
+    Returns a marker of the write to ``model``'s own table, for
     :func:`in_current_transaction`.
     """
+    using = using or router.db_for_write(model)
+    marker = None
+    for label in _labels(model):
+        recorded = _record(label, using)
+        marker = marker or recorded
+    return marker
+
+
+def _record(label: str, using: str) -> _Recorded:
     from .models import ChangeCounter
 
-    using = using or router.db_for_write(model)
-    label = _label(model)
     connection = connections[using]
     with transaction.atomic(using=using, savepoint=False):
         marker = _recorded(connection, label)
@@ -108,15 +112,19 @@ def record_change(model: type[models.Model], using: str | None = None) -> object
     return marker
 
 
+_NOW_SQL = {"postgresql": "STATEMENT_TIMESTAMP()", "sqlite": "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f000', 'NOW')"}
+
+
 def _bump(counter: type[models.Model], connection: Any, label: str, held: int | None) -> int | None:
     table = connection.ops.quote_name(counter._meta.db_table)
+    bump = f"value = value + 1, changed_at = {_NOW_SQL.get(connection.vendor, 'CURRENT_TIMESTAMP')}"
     with connection.cursor() as cursor:
         if held is not None:
-            cursor.execute(f"UPDATE {table} SET value = value + 1 WHERE id = %s", [held])
+            cursor.execute(f"UPDATE {table} SET {bump} WHERE id = %s", [held])
             return held
         if connection.features.has_select_for_update_skip_locked:
             cursor.execute(
-                f"UPDATE {table} SET value = value + 1 WHERE id = ("
+                f"UPDATE {table} SET {bump} WHERE id = ("
                 f"SELECT id FROM {table} WHERE label = %s ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id",
                 [label],
             )
@@ -126,24 +134,39 @@ def _bump(counter: type[models.Model], connection: Any, label: str, held: int | 
             cursor.execute(f"INSERT INTO {table} (label, value) VALUES (%s, 1) RETURNING id", [label])
             return int(cursor.fetchone()[0])
         # SQLite: one writer at a time, so one row per table.
-        cursor.execute(f"UPDATE {table} SET value = value + 1 WHERE label = %s", [label])
+        cursor.execute(f"UPDATE {table} SET {bump} WHERE label = %s", [label])
         if cursor.rowcount == 0:
             cursor.execute(f"INSERT INTO {table} (label, value) VALUES (%s, 1)", [label])
         return None
 
 
-def _label(model: type[models.Model]) -> str:
+def _labels(model: type[models.Model]) -> list[str]:
     # Proxies share their concrete model's table, and so its count.
-    return model._meta.concrete_model._meta.label
+    concrete = model._meta.concrete_model
+    return [concrete._meta.label, *(parent._meta.label for parent in concrete._meta.get_parent_list())]
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What a table's counter says: how many write transactions, and when the latest bump was."""
+
+    changes: int
+    changed_at: datetime | None
+
+
+def read_state(model: type[models.Model], using: str | None = None) -> TableState:
+    """The table's count and latest bump time, in one query."""
+    from .models import ChangeCounter
+
+    using = using or router.db_for_read(model)
+    label = _labels(model)[0]
+    marker = _recorded(connections[using], label)
+    if marker is not None:
+        marker.read = True
+    row = ChangeCounter.objects.using(using).filter(label=label).aggregate(changes=Sum("value"), changed_at=Max("changed_at"))
+    return TableState(int(row["changes"] or 0), row["changed_at"])
 
 
 def read_changes(model: type[models.Model], using: str | None = None) -> int:
     """The number of committed write transactions ``model``'s table has seen (one query)."""
-    from .models import ChangeCounter
-
-    using = using or router.db_for_read(model)
-    marker = _recorded(connections[using], _label(model))
-    if marker is not None:
-        marker.read = True
-    total = ChangeCounter.objects.using(using).filter(label=_label(model)).aggregate(total=Sum("value"))["total"]
-    return int(total or 0)
+    return read_state(model, using).changes

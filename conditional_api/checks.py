@@ -54,7 +54,7 @@ def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             continue
         try:
             declared_dependencies(model)
-        except ValueError as error:
+        except (ValueError, AttributeError, TypeError) as error:
             problems.append(
                 Error(
                     str(error),

@@ -46,15 +46,35 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.db import models
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connections, models
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
-__all__ = ["Dependency", "dependencies_of", "declared_dependencies", "install"]
+__all__ = [
+    "Dependency",
+    "declared_dependencies",
+    "dependencies_of",
+    "install",
+    "lock_rows",
+    "moves_links",
+    "touch_linked_parents",
+    "touch_parents",
+]
 
-#: on_delete handlers that leave the referring row in place with a new value
-#: written by a bare UPDATE (SET_NULL, SET_DEFAULT, SET(...), DO_NOTHING with
-#: a database-level action): the referring row changed without a save.
-_DELETING_ON_DELETE = {models.CASCADE, models.PROTECT, models.RESTRICT}
+#: on_delete handlers that never rewrite the referring row: they delete it
+#: (CASCADE) or refuse the delete (PROTECT, RESTRICT). The others (SET_NULL,
+#: SET_DEFAULT, SET(...), DO_NOTHING with a database-level action) leave it in
+#: place with a new value, written by a bare UPDATE that bumps nothing.
+_NEVER_REWRITES = {models.CASCADE, models.PROTECT, models.RESTRICT}
+
+
+def _concrete(model: type[models.Model]) -> type[models.Model]:
+    return model._meta.concrete_model or model
+
+
+def _through(field: Any) -> type[models.Model]:
+    """The M2M ``through`` model, from the forward field or its reverse relation."""
+    return field.remote_field.through if field.concrete else field.through
 
 
 @dataclass(frozen=True)
@@ -75,9 +95,8 @@ class Dependency:
         """The parent rows showing ``related`` (pks, instances or a queryset), as a bumping QuerySet."""
         from .models import VersionedQuerySet
 
-        return VersionedQuerySet(model=self.parent, using=using).filter(
-            pk__in=models.QuerySet(model=self.parent, using=using).filter(**{f"{self.path}__in": related}).values("pk")
-        )
+        showing = models.QuerySet(model=self.parent, using=using).filter(**{f"{self.path}__in": related})
+        return VersionedQuerySet(model=self.parent, using=using).filter(pk__in=showing.values("pk"))
 
     def parents_by_link(self, objs: Iterable[models.Model], using: str) -> models.QuerySet:
         """The parents the related rows' own foreign keys name now (without a query per row)."""
@@ -97,68 +116,84 @@ _installed = False
 def declared_dependencies(model: type[models.Model]) -> list[Dependency]:
     """The dependencies ``model`` declares in ``depends_on``; raises ``ValueError`` for a bad path."""
     found = []
+    label = model._meta.label
     for path in getattr(model, "depends_on", ()) or ():
         try:
-            field = model._meta.get_field(path)
-        except Exception as error:
-            raise ValueError(f"{model._meta.label}.depends_on names {path!r}, which is not a field or relation: {error}") from None
+            field: Any = model._meta.get_field(path)
+        except FieldDoesNotExist:
+            raise ValueError(f"{label}.depends_on names {path!r}, which is not a field or relation of the model.") from None
         if not field.is_relation or field.related_model is None:
-            raise ValueError(f"{model._meta.label}.depends_on names {path!r}, which is not a relation.")
+            raise ValueError(f"{label}.depends_on names {path!r}, which is not a relation.")
         related = field.related_model
-        if field.many_to_many:
-            through = field.remote_field.through if field.concrete else field.through  # type: ignore[union-attr]
-            found.append(Dependency(model, path, related, through=through))
-        elif field.one_to_many or (field.one_to_one and not field.concrete):
-            found.append(Dependency(model, path, related, link_on_related=field.field))  # type: ignore[union-attr]
-        else:
+        if field.many_to_many and hasattr(field.remote_field, "through") and not _is_generic(field):
+            found.append(Dependency(model, path, related, through=_through(field)))
+        elif isinstance(field, models.ForeignObjectRel) and (field.one_to_many or field.one_to_one):
+            found.append(Dependency(model, path, related, link_on_related=field.field))
+        elif isinstance(field, models.ForeignKey):
             found.append(Dependency(model, path, related))
+        else:
+            raise ValueError(
+                f"{label}.depends_on names {path!r}, a {type(field).__name__}: name a foreign key, "
+                "a reverse foreign key or a many-to-many relation."
+            )
     return found
 
 
+def _is_generic(field: Any) -> bool:
+    return type(field).__name__ == "GenericRelation"
+
+
 def dependencies_of(related: type[models.Model]) -> Sequence[Dependency]:
-    """The dependencies in which ``related``'s writes bump other rows."""
-    return _by_related.get(related, ())
+    """The dependencies in which ``related``'s writes bump other rows (proxies count as their model)."""
+    return _by_related.get(_concrete(related), ())
 
 
-def _versioned_models() -> list[type[models.Model]]:
-    from .models import VersionedModel
-
-    return [m for m in apps.get_models() if issubclass(m, VersionedModel) and not m._meta.proxy]
-
-
-def install() -> None:
-    """Connect the write hooks of every versioned model and declared dependency (from ``ready()``)."""
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    for model in _versioned_models():
-        post_delete.connect(_record_delete, sender=model, dispatch_uid=f"conditional_api.delete.{model._meta.label}")
-        post_save.connect(_record_raw_save, sender=model, dispatch_uid=f"conditional_api.raw.{model._meta.label}")
-        for dependency in declared_dependencies_or_none(model):
-            _by_related[dependency.related].append(dependency)
-            if dependency.through is not None:
-                _by_through[dependency.through].append(dependency)
-        for field in model._meta.concrete_fields:
-            if field.many_to_one or field.one_to_one:
-                if field.remote_field.on_delete not in _DELETING_ON_DELETE:  # type: ignore[union-attr]
-                    _connect_nullified(model, field)  # type: ignore[arg-type]
-        for field in model._meta.get_fields(include_hidden=True):
-            if field.many_to_many:
-                through = field.remote_field.through if field.concrete else field.through  # type: ignore[union-attr]
-                m2m_changed.connect(_m2m_changed, sender=through, dispatch_uid=f"conditional_api.m2m.{through._meta.label}")
-    for related in list(_by_related):
-        uid = related._meta.label
-        pre_save.connect(_related_pre_save, sender=related, dispatch_uid=f"conditional_api.dep_pre_save.{uid}")
-        post_save.connect(_related_post_save, sender=related, dispatch_uid=f"conditional_api.dep_post_save.{uid}")
-        pre_delete.connect(_related_pre_delete, sender=related, dispatch_uid=f"conditional_api.dep_pre_delete.{uid}")
-
-
-def declared_dependencies_or_none(model: type[models.Model]) -> list[Dependency]:
+def _declared_or_none(model: type[models.Model]) -> list[Dependency]:
     try:
         return declared_dependencies(model)
     except ValueError:
         return []  # reported by the system check (conditional_api.E002)
+
+
+def install() -> None:
+    """Connect the write hooks of every versioned model and declared dependency (from ``ready()``).
+
+    Receivers are connected per sender, so models without them keep
+    Django's fast deletes, and for proxies too: Django sends a proxy's
+    signals with the proxy as sender.
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from .models import VersionedModel, use_versioned_base_manager
+
+    every_model = apps.get_models()
+    versioned = [m for m in every_model if issubclass(m, VersionedModel)]
+    for model in versioned:
+        use_versioned_base_manager(model)
+        uid = model._meta.label
+        post_delete.connect(_record_delete, sender=model, dispatch_uid=f"conditional_api.delete.{uid}")
+        post_save.connect(_record_raw_save, sender=model, dispatch_uid=f"conditional_api.raw.{uid}")
+        if model._meta.proxy:
+            continue
+        for dependency in _declared_or_none(model):
+            _by_related[_concrete(dependency.related)].append(dependency)
+            if dependency.through is not None:
+                _by_through[dependency.through].append(dependency)
+        for field in model._meta.concrete_fields:
+            if (field.many_to_one or field.one_to_one) and field.remote_field.on_delete not in _NEVER_REWRITES:
+                _connect_rewritten(model, field, every_model)
+        for field in model._meta.get_fields(include_hidden=True):
+            if field.many_to_many and not _is_generic(field):
+                through = _through(field)
+                m2m_changed.connect(_m2m_changed, sender=through, dispatch_uid=f"conditional_api.m2m.{through._meta.label}")
+    for model in every_model:
+        if _concrete(model) in _by_related:
+            uid = model._meta.label
+            pre_save.connect(_related_pre_save, sender=model, dispatch_uid=f"conditional_api.dep_pre_save.{uid}")
+            post_save.connect(_related_post_save, sender=model, dispatch_uid=f"conditional_api.dep_post_save.{uid}")
+            pre_delete.connect(_related_pre_delete, sender=model, dispatch_uid=f"conditional_api.dep_pre_delete.{uid}")
 
 
 # -- the model's own table ------------------------------------------------------
@@ -178,27 +213,42 @@ def _record_raw_save(sender: type[models.Model], instance: models.Model, raw: bo
         record_change(sender, using)
 
 
-def _connect_nullified(model: type[models.Model], field: models.ForeignKey) -> None:
-    """Deleting the target rewrites this foreign key with a bare UPDATE: bump the rows first."""
+def _connect_rewritten(model: type[models.Model], field: Any, every_model: list[type[models.Model]]) -> None:
+    """Deleting the target rewrites this foreign key with a bare UPDATE: bump the referring rows first."""
+    from .models import VersionedQuerySet
 
     def bump_referrers(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
-        from .models import VersionedQuerySet
-
         VersionedQuerySet(model=model, using=using).filter(**{field.name: instance}).touch()
 
-    # Kept alive by the registry below: signals hold receivers weakly.
-    _nullified_receivers.append(bump_referrers)
-    pre_delete.connect(
-        bump_referrers,
-        sender=field.related_model,
-        dispatch_uid=f"conditional_api.nullified.{model._meta.label}.{field.name}",
-    )
-
-
-_nullified_receivers: list[Any] = []
+    target = _concrete(field.related_model)
+    for sender in every_model:
+        if _concrete(sender) is target:
+            pre_delete.connect(
+                bump_referrers,
+                sender=sender,
+                weak=False,
+                dispatch_uid=f"conditional_api.rewritten.{model._meta.label}.{field.name}.{sender._meta.label}",
+            )
 
 
 # -- related rows ----------------------------------------------------------------
+
+
+def lock_rows(model: type[models.Model], rows: Any, using: str) -> list[Any]:
+    """Lock the related rows about to be written, before their parents are touched; their pks.
+
+    On PostgreSQL a plain UPDATE of a row does not conflict with the key
+    share lock that a concurrent insert or update of a parent takes to check
+    its foreign key, so a parent could link to the row after the touch ran
+    and before the write commits, and keep its old validator. FOR UPDATE
+    does conflict: the linking write waits for this one, or this one for it.
+    Taking the row before its parents on every path also keeps the lock
+    order the same for saves, updates and deletes.
+    """
+    queryset = models.QuerySet(model=model, using=using).filter(pk__in=rows)
+    if connections[using].features.has_select_for_update:
+        queryset = queryset.select_for_update(of=("self",)) if connections[using].features.has_select_for_update_of else queryset.select_for_update()
+    return list(queryset.order_by("pk").values_list("pk", flat=True))
 
 
 def touch_parents(related: type[models.Model], rows: Any, using: str) -> None:
@@ -227,6 +277,7 @@ def moves_links(related: type[models.Model], fields: Iterable[str]) -> bool:
 def _related_pre_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
     if instance._state.adding or instance.pk is None:
         return
+    lock_rows(sender, [instance.pk], using)
     # The parents it shows up in before the write: a moved foreign key
     # leaves one of them, and that one changes too.
     for dependency in dependencies_of(sender):
@@ -234,7 +285,9 @@ def _related_pre_save(sender: type[models.Model], instance: models.Model, raw: b
             dependency.parents([instance.pk], using)._bump_only()
 
 
-def _related_post_save(sender: type[models.Model], instance: models.Model, created: bool, raw: bool, using: str, **kwargs: Any) -> None:
+def _related_post_save(
+    sender: type[models.Model], instance: models.Model, created: bool, raw: bool, using: str, **kwargs: Any
+) -> None:
     for dependency in dependencies_of(sender):
         if dependency.link_on_related is not None:
             dependency.parents_by_link([instance], using)._bump_only()
@@ -243,6 +296,7 @@ def _related_post_save(sender: type[models.Model], instance: models.Model, creat
 
 
 def _related_pre_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
+    lock_rows(sender, [instance.pk], using)
     touch_parents(sender, [instance.pk], using)
 
 
@@ -274,7 +328,7 @@ def _m2m_changed(
         if isinstance(instance, dependency.parent) and action != "pre_clear":
             # Links changed through the parent's own manager (article.tags.add()).
             _touch_instance(instance, using)
-        if model is dependency.parent and isinstance(instance, dependency.related):
+        if _concrete(model) is dependency.parent and isinstance(instance, dependency.related):
             # Links changed from the other side (tag.articles.add()).
             if action == "pre_clear":
                 # clear() names no rows: find the parents while the links exist.
@@ -297,10 +351,8 @@ def _touch_instance(instance: models.Model, using: str) -> None:
     ``last_modified`` past every committed state, and both writes commit as
     one state: moving it a second further would only hold the header back.
     """
-    from .changes import in_current_transaction
-    from .models import VersionedQuerySet, bumped_attnames
+    from .models import VersionedQuerySet, bumped_attnames, saved_in_open_transaction
 
-    marker = getattr(instance, "_conditional_api_write", None)
-    saved_here = marker is not None and in_current_transaction(marker, using)
-    VersionedQuerySet(model=type(instance), using=using).filter(pk=instance.pk)._bump_only(keep_last_modified=saved_here)
+    keep = saved_in_open_transaction(instance, using)
+    VersionedQuerySet(model=type(instance), using=using).filter(pk=instance.pk)._bump_only(keep_last_modified=keep)
     instance.refresh_from_db(using=using, fields=bumped_attnames(type(instance)))

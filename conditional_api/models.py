@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.db.models.expressions import DatabaseDefault
@@ -145,18 +145,18 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 kwargs[field.attname] = Greatest(kwargs[field.attname], field.bump_value(add=False))
         shown = dependencies.dependencies_of(self.model)
         with transaction.atomic(using=self.db, savepoint=False):
-            moved: list[Any] = []
-            if shown:
-                if dependencies.moves_links(self.model, kwargs):
-                    moved = list(self.values_list("pk", flat=True))
+            if not shown:
+                rows = super().update(**kwargs)
+            else:
+                pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
                 # Before the write: the parents that show these rows now.
-                dependencies.touch_parents(self.model, self.values("pk"), self.db)
-            rows = super().update(**kwargs)
+                dependencies.touch_parents(self.model, pks, self.db)
+                rows = super().update(**kwargs)
+                if dependencies.moves_links(self.model, kwargs):
+                    # After it: the parents a moved foreign key points at now.
+                    dependencies.touch_parents(self.model, pks, self.db)
             if rows:
                 record_change(self.model, self.db)
-            if moved:
-                # After it: the parents a moved foreign key points at now.
-                dependencies.touch_parents(self.model, moved, self.db)
         return rows
 
     update.alters_data = True  # type: ignore[attr-defined]
@@ -197,11 +197,20 @@ class VersionedQuerySet(models.QuerySet[_M]):
 
     bulk_update.alters_data = True  # type: ignore[attr-defined]
 
-    def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
+    def bulk_create(
+        self,
+        objs: Iterable[_M],
+        batch_size: int | None = None,
+        ignore_conflicts: bool = False,
+        update_conflicts: bool = False,
+        update_fields: Sequence[str] | None = None,
+        unique_fields: Sequence[str] | None = None,
+    ) -> list[_M]:
         objs = list(objs)
-        if not kwargs.get("update_conflicts"):
+        options = {"batch_size": batch_size, "ignore_conflicts": ignore_conflicts}
+        if not update_conflicts:
             with transaction.atomic(using=self.db, savepoint=False):
-                created = super().bulk_create(objs, *args, **kwargs)
+                created = super().bulk_create(objs, **options)  # type: ignore[arg-type]
                 if created:
                     record_change(self.model, self.db)
                     dependencies.touch_linked_parents(self.model, created, self.db)
@@ -210,10 +219,16 @@ class VersionedQuerySet(models.QuerySet[_M]):
         # version back to 1: keep the counters out of it and bump the rows
         # afterwards, in the same transaction.
         names = {f.name for f in _bump_fields(self.model)}
-        kwargs["update_fields"] = [name for name in kwargs.get("update_fields") or () if name not in names]
+        kept = [name for name in update_fields or () if name not in names]
         with transaction.atomic(using=self.db, savepoint=False):
-            created = super().bulk_create(objs, *args, **kwargs)
-            self._rows_of(objs, kwargs.get("unique_fields")).update()
+            if dependencies.dependencies_of(self.model):
+                # Rows that exist may move to other parents: touch the ones they leave.
+                existing = dependencies.lock_rows(self.model, self._rows_of(objs, unique_fields).values("pk"), self.db)
+                dependencies.touch_parents(self.model, existing, self.db)
+            created = super().bulk_create(
+                objs, update_conflicts=True, update_fields=kept, unique_fields=unique_fields, **options  # type: ignore[arg-type]
+            )
+            self._rows_of(objs, unique_fields).update()
             dependencies.touch_linked_parents(self.model, created, self.db)
             _refresh_bumped(self, objs)
         return created
@@ -273,7 +288,9 @@ class VersionedModel(models.Model):
         # concurrent write cannot slip in between and lend us its version.
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
-            self._conditional_api_write = record_change(type(self), using)
+            marker = record_change(type(self), using)
+            # Which transaction (and savepoints) wrote this instance last.
+            self._conditional_api_write = (marker, tuple(connections[using].savepoint_ids))
             unread = [
                 f.attname
                 for f in _bump_fields(type(self))
@@ -283,6 +300,33 @@ class VersionedModel(models.Model):
                 self.refresh_from_db(using=using, fields=unread)
 
     save.alters_data = True  # type: ignore[attr-defined]
+
+
+def saved_in_open_transaction(instance: models.Model, using: str) -> bool:
+    """Whether ``save()`` wrote this instance in the open transaction, in no savepoint rolled back since.
+
+    A savepoint released since also counts as "not known", which only costs
+    a Last-Modified second.
+    """
+    from .changes import in_current_transaction
+
+    written = getattr(instance, "_conditional_api_write", None)
+    if written is None:
+        return False
+    marker, savepoints = written
+    return in_current_transaction(marker, using) and set(savepoints) <= set(connections[using].savepoint_ids)
+
+
+def use_versioned_base_manager(model: type[models.Model]) -> None:
+    """Make Django's automatic base manager bump too.
+
+    Related managers write through it: a reverse foreign key's ``add()`` is
+    ``_base_manager.filter(pk__in=...).update(fk=parent)``. A base manager the
+    model names itself is left alone (the system check looks at it).
+    """
+    manager = model._meta.base_manager
+    if getattr(manager, "auto_created", False) and manager._queryset_class is models.QuerySet:
+        manager._queryset_class = VersionedQuerySet
 
 
 def claim_state(model: type[models.Model], pk: Any, state: Mapping[str, Any], using: str | None = None) -> bool:
@@ -332,6 +376,9 @@ class ChangeCounter(models.Model):
 
     label = models.CharField(max_length=255, help_text="The model's label, such as blog.Article.")
     value = models.BigIntegerField(default=0)
+    # With the count, it tells a state after a reset (flush, a restored
+    # backup) from the earlier state that had the same count.
+    changed_at = models.DateTimeField(db_default=DatabaseNow(), help_text="The database time of the latest bump.")
 
     class Meta:
         indexes = [models.Index(fields=["label"], name="conditional_api_label_idx")]

@@ -181,7 +181,7 @@ class _PostgreSQL:
             f"CREATE OR REPLACE FUNCTION {self.count_function}() RETURNS trigger LANGUAGE plpgsql AS $body$\n"
             "BEGIN\n"
             f"    IF CURRENT_SETTING({self.setting}, true) IS DISTINCT FROM '1' THEN\n"
-            f"        UPDATE {self.counter} SET value = value + 1 WHERE id = (\n"
+            f"        UPDATE {self.counter} SET value = value + 1, changed_at = STATEMENT_TIMESTAMP() WHERE id = (\n"
             f"            SELECT id FROM {self.counter} WHERE label = {label}\n"
             "            ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);\n"
             "        IF NOT FOUND THEN\n"
@@ -259,7 +259,7 @@ class _SQLite:
         count = (
             f"INSERT INTO {counter} (label, value) SELECT {label}, 0 "
             f"WHERE NOT EXISTS (SELECT 1 FROM {counter} WHERE label = {label}); "
-            f"UPDATE {counter} SET value = value + 1 WHERE label = {label};"
+            f"UPDATE {counter} SET value = value + 1, changed_at = {_SQLITE_NOW} WHERE label = {label};"
         )
         bump, insert, delete, update = self.triggers.values()
         return [

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import models
 from django.http import HttpRequest
 
@@ -30,6 +30,7 @@ __all__ = [
     "UpdatedAtStrategy",
     "ContentStrategy",
     "CollectionStrategy",
+    "query_fingerprint",
     "make_etag",
     "EXISTS_WITHOUT_VALIDATOR",
 ]
@@ -244,20 +245,24 @@ class CollectionStrategy(ValidatorStrategy):
     def validator_for_queryset(
         self, queryset: models.QuerySet, variant: Variant, release: str, extra: Iterable[Any] = ()
     ) -> Validator:
-        from .changes import read_changes
+        from .changes import read_state
 
-        changes = read_changes(queryset.model, queryset.db)
+        table = read_state(queryset.model, queryset.db)
         etag = make_etag(
-            "collection", queryset.model._meta.label_lower, changes, *query_fingerprint(queryset), *extra,
-            variant=variant, release=release,
+            "collection",
+            queryset.model._meta.label_lower,
+            table.changes,
+            table.changed_at,
+            *query_fingerprint(queryset),
+            *extra,
+            variant=variant,
+            release=release,
         )
-        return Validator(etag=etag, state={"changes": changes})
+        return Validator(etag=etag, state={"changes": table.changes})
 
 
 def query_fingerprint(queryset: models.QuerySet) -> tuple[str, ...]:
     """The SQL and parameters the queryset compiles to on its database (no query runs)."""
-    from django.core.exceptions import EmptyResultSet
-
     try:
         sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
     except EmptyResultSet:

@@ -128,6 +128,11 @@ def _move_to_another_author(pk: int) -> None:
     Article.objects.filter(pk=pk).update(author=baker.make(Author, name="Linus"))
 
 
+def _move_by_the_authors_related_manager(pk: int) -> None:
+    # Django's reverse foreign key add() writes through the base manager.
+    baker.make(Author, name="Linus").articles.add(_article(pk))
+
+
 def _save_article(pk: int) -> None:
     article = _article(pk)
     article.title = "Changed"
@@ -163,6 +168,7 @@ WRITES: dict[str, Callable[[int], None]] = {
     "tags.set": _set_tags,
     "tag.articles.set": _set_from_the_tag,
     "article moved to another author": _move_to_another_author,
+    "author.articles.add": _move_by_the_authors_related_manager,
     "article save": _save_article,
     "article bulk_update": _bulk_update_article,
     "raw SQL + touch()": _raw_write_then_touch,
@@ -321,3 +327,21 @@ def test_links_set_with_the_save_share_its_last_modified_second(one_transaction)
     stored = Article.objects.get(pk=article.pk)
     assert stored.version == article.version > saved[0]
     assert (stored.last_modified == saved[1]) is one_transaction
+
+
+def test_a_save_rolled_back_with_its_savepoint_does_not_keep_last_modified(client, shown):
+    """The links change after the savepoint that saved the instance rolled back: a new state, a new second."""
+    from django.db import transaction
+
+    url = f"/api/articles/{shown.pk}/"
+    held = client.get(url).headers["Last-Modified"]
+    article, other = _article(shown.pk), baker.make(Article, published=True, author=shown.author)
+    with transaction.atomic():
+        other.title = "another row of the table"
+        other.save()
+        with pytest.raises(RuntimeError), transaction.atomic():
+            article.title = "rolled back"
+            article.save()
+            raise RuntimeError
+        article.tags.add(Tag.objects.create(name="gamma"))
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=held).status_code == 200

@@ -8,7 +8,8 @@ import pytest
 from django.db.models import QuerySet
 from model_bakery import baker
 
-from tests.testapp.models import Book, Shelf
+from conditional_api.changes import read_changes
+from tests.testapp.models import Book, BookProxy, Note, PinnedNote, Shelf
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,31 @@ def _move_by_bulk_create(book: Book, other: Shelf) -> None:
     Book.objects.bulk_create([Book(shelf=other)])
 
 
+def _move_by_related_manager_add(book: Book, other: Shelf) -> None:
+    other.books.add(book)
+
+
+def _move_by_related_manager_set(book: Book, other: Shelf) -> None:
+    other.books.set([book])
+
+
+def _move_by_upsert(book: Book, other: Shelf) -> None:
+    Book.objects.bulk_create(
+        [Book(pk=book.pk, shelf=other, title="t")], update_conflicts=True, unique_fields=["id"], update_fields=["shelf"]
+    )
+
+
+def _move_through_a_proxy(book: Book, other: Shelf) -> None:
+    proxy = BookProxy.objects.get(pk=book.pk)
+    proxy.shelf = other
+    proxy.save()
+
+
 MOVES: dict[str, Callable[[Book, Shelf], None]] = {
+    "shelf.books.add": _move_by_related_manager_add,
+    "shelf.books.set": _move_by_related_manager_set,
+    "bulk_create(update_conflicts=True)": _move_by_upsert,
+    "save through a proxy": _move_through_a_proxy,
     "save": _move_by_save,
     "QuerySet.update": _move_by_update,
     "bulk_update": _move_by_bulk_update,
@@ -91,3 +116,41 @@ def test_deleting_a_shelf_bumps_the_books_it_leaves_without_one():
     shelf.delete()
     book.refresh_from_db()
     assert book.shelf_id is None and book.version > version
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda book: BookProxy.objects.filter(pk=book.pk).update(title="x"), id="QuerySet.update"),
+        pytest.param(lambda book: BookProxy.objects.get(pk=book.pk).delete(), id="delete"),
+        pytest.param(lambda book: BookProxy.objects.filter(pk=book.pk).delete(), id="QuerySet.delete"),
+    ],
+)
+def test_writes_through_a_proxy_count_and_touch_like_the_model(write):
+    shelf = baker.make(Shelf)
+    book = baker.make(Book, shelf=shelf)
+    before = read_changes(Book), _versions(shelf)
+    from django.db import transaction
+
+    with transaction.atomic():  # a transaction of its own, so the count can move
+        write(book)
+    assert read_changes(Book) > before[0] and _versions(shelf) > before[1]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda: PinnedNote.objects.create(key="p"), id="create"),
+        pytest.param(lambda: PinnedNote.objects.filter(key="k").update(text="x"), id="QuerySet.update"),
+        pytest.param(lambda: PinnedNote.objects.get(key="k").delete(), id="delete"),
+    ],
+)
+def test_a_child_model_counts_its_parents_table(write):
+    """Multi-table inheritance: the child's rows are rows of the parent's table, which lists read."""
+    baker.make(PinnedNote, key="k")
+    from django.db import transaction
+
+    before = read_changes(Note)
+    with transaction.atomic():
+        write()
+    assert read_changes(Note) > before

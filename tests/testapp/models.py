@@ -42,3 +42,16 @@ class Shelf(VersionedModel):
 class Book(VersionedModel):
     title = models.CharField(max_length=50, default="")
     shelf = models.ForeignKey(Shelf, null=True, blank=True, on_delete=models.SET_NULL, related_name="books")
+
+
+class BookProxy(Book):
+    """Writes through a proxy are writes to its model's table."""
+
+    class Meta:
+        proxy = True
+
+
+class PinnedNote(Note):
+    """Multi-table inheritance: a child's writes change its parent's table too."""
+
+    pinned_by = models.CharField(max_length=50, default="")
