@@ -163,7 +163,11 @@ def read_state(model: type[models.Model], using: str | None = None) -> TableStat
     marker = _recorded(connections[using], label)
     if marker is not None:
         marker.read = True
-    row = ChangeCounter.objects.using(using).filter(label=label).aggregate(changes=Sum("value"), changed_at=Max("changed_at"))
+    row = (
+        ChangeCounter.objects.using(using)
+        .filter(label=label)
+        .aggregate(changes=Sum("value"), changed_at=Max("changed_at"))
+    )
     return TableState(int(row["changes"] or 0), row["changed_at"])
 
 

@@ -40,12 +40,17 @@ class NextSecond(Func):
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         return self.as_sql(
-            compiler, connection, template="(DATE_TRUNC('second', %(expressions)s) + INTERVAL '1 second')", **extra_context
+            compiler,
+            connection,
+            template="(DATE_TRUNC('second', %(expressions)s) + INTERVAL '1 second')",
+            **extra_context,
         )
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         return self.as_sql(
-            compiler, connection, template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%S', %(expressions)s, '+1 seconds')",
+            compiler,
+            connection,
+            template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%S', %(expressions)s, '+1 seconds')",
             **extra_context,
         )
 

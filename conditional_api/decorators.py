@@ -62,7 +62,9 @@ class _Conditional:
         if queryset is not None and validator is not None:
             raise ImproperlyConfigured("@conditional takes a model or queryset, or validator=, not both.")
         if claim is not None and validator is None:
-            raise ImproperlyConfigured("@conditional(claim=...) goes with validator=; a model or queryset claims its row itself.")
+            raise ImproperlyConfigured(
+                "@conditional(claim=...) goes with validator=; a model or queryset claims its row itself."
+            )
         self.view = view
         self.queryset = queryset
         self.validator_func = validator
@@ -87,7 +89,9 @@ class _Conditional:
             return source.all()
         return cast(Callable[[HttpRequest], models.QuerySet], source)(request)
 
-    def read_validator(self, request: HttpRequest, options: ViewOptions, kwargs: dict[str, Any]) -> tuple[Validator | None, models.Model | None]:
+    def read_validator(
+        self, request: HttpRequest, options: ViewOptions, kwargs: dict[str, Any]
+    ) -> tuple[Validator | None, models.Model | None]:
         """The current validator with one query, and the (deferred) row it came from."""
         if self.validator_func is not None:
             return self.validator_func(request, **kwargs), None
@@ -95,7 +99,9 @@ class _Conditional:
         if isinstance(strategy, CollectionStrategy) and self.queryset is not None:
             queryset = self.get_queryset(request)
             if strategy.applies_to(queryset.model):
-                return strategy.validator_for_queryset(queryset, self.variant(request, options), api_settings.release), None
+                return strategy.validator_for_queryset(
+                    queryset, self.variant(request, options), api_settings.release
+                ), None
             return None, None
         if not isinstance(strategy, ModelStrategy):
             return None, None
@@ -105,7 +111,11 @@ class _Conditional:
             )
         queryset = self.get_queryset(request)
         try:
-            rows = list(queryset.filter(**{self.lookup_field: kwargs[self.lookup_url_kwarg]}).only(*strategy.state_fields(queryset.model))[:2])
+            rows = list(
+                queryset.filter(**{self.lookup_field: kwargs[self.lookup_url_kwarg]}).only(
+                    *strategy.state_fields(queryset.model)
+                )[:2]
+            )
         except (ValueError, TypeError, ValidationError):
             rows = []  # a lookup value the field cannot hold: no such row
         if len(rows) != 1:
@@ -149,31 +159,45 @@ class _Conditional:
                 # Without claim= nothing stops another write between this
                 # check and the view's: only If-Match "*" may hold, and a
                 # date the GET advertised cannot be held to either.
-                if validator.last_modified is not None and "HTTP_IF_MATCH" not in request.META and request.META.get("HTTP_IF_UNMODIFIED_SINCE"):
-                    return Decision(Outcome.PRECONDITION_FAILED, "This resource cannot guard a write by date; send If-Match: *.")
+                if (
+                    validator.last_modified is not None
+                    and "HTTP_IF_MATCH" not in request.META
+                    and request.META.get("HTTP_IF_UNMODIFIED_SINCE")
+                ):
+                    return Decision(
+                        Outcome.PRECONDITION_FAILED, "This resource cannot guard a write by date; send If-Match: *."
+                    )
                 validator = EXISTS_WITHOUT_VALIDATOR
         return evaluate(request, validator, require_precondition=options.require_precondition)
 
-    def short_circuit(self, decision: Decision, validator: Validator | None, options: ViewOptions) -> HttpResponseBase | None:
+    def short_circuit(
+        self, decision: Decision, validator: Validator | None, options: ViewOptions
+    ) -> HttpResponseBase | None:
         if decision.outcome is Outcome.NOT_MODIFIED:
             return not_modified(cast(Validator, validator), options)
         if not decision.proceed:
             return decision_response(decision)
         return None
 
-    def finish_read(self, request: HttpRequest, response: HttpResponseBase, validator: Validator | None, options: ViewOptions) -> HttpResponseBase:
+    def finish_read(
+        self, request: HttpRequest, response: HttpResponseBase, validator: Validator | None, options: ViewOptions
+    ) -> HttpResponseBase:
         """Stamp a GET/HEAD response; the content strategy decides only now."""
         if not _is_success(response):
             return response
         if not options.strategy.reads_state and not response.streaming:
             strategy = cast(ContentStrategy, options.strategy)
-            validator = strategy.validator_for_content(response.content, self.variant(request, options), api_settings.release)
+            validator = strategy.validator_for_content(
+                response.content, self.variant(request, options), api_settings.release
+            )
             decision = evaluate(request, validator)
             if decision.outcome is Outcome.NOT_MODIFIED:
                 return not_modified(validator, options)
         return stamp_validators(response, validator, options)
 
-    def claim(self, request: HttpRequest, row: models.Model | None, validator: Validator, kwargs: dict[str, Any]) -> bool:
+    def claim(
+        self, request: HttpRequest, row: models.Model | None, validator: Validator, kwargs: dict[str, Any]
+    ) -> bool:
         if self.claim_func is not None:
             return self.claim_func(request, validator, **kwargs)
         assert row is not None
@@ -200,7 +224,9 @@ class _Conditional:
             using = router.db_for_write(type(row)) if row is not None else None
             with transaction.atomic(using=using):
                 if decision.conditional and not self.claim(request, row, validator, kwargs):
-                    return decision_response(Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked."))
+                    return decision_response(
+                        Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked.")
+                    )
                 response = call()
                 if _is_success(response) and request.method != "DELETE":
                     if row is not None:
@@ -282,9 +308,10 @@ def conditional(
                 return early
             if request.method in SAFE_METHODS:
                 return core.finish_read(request, view(request, *args, **kwargs), validator_, options)
-            return core.write_wrapper(request, options, row, validator_, decision, kwargs)(lambda: view(request, *args, **kwargs))
+            return core.write_wrapper(request, options, row, validator_, decision, kwargs)(
+                lambda: view(request, *args, **kwargs)
+            )
 
         return cast(View, inner)
 
     return decorator
-

@@ -121,7 +121,9 @@ def declared_dependencies(model: type[models.Model]) -> list[Dependency]:
         try:
             field: Any = model._meta.get_field(path)
         except FieldDoesNotExist:
-            raise ValueError(f"{label}.depends_on names {path!r}, which is not a field or relation of the model.") from None
+            raise ValueError(
+                f"{label}.depends_on names {path!r}, which is not a field or relation of the model."
+            ) from None
         if not field.is_relation or field.related_model is None:
             raise ValueError(f"{label}.depends_on names {path!r}, which is not a relation.")
         related = field.related_model
@@ -187,7 +189,9 @@ def install() -> None:
         for field in model._meta.get_fields(include_hidden=True):
             if field.many_to_many and not _is_generic(field):
                 through = _through(field)
-                m2m_changed.connect(_m2m_changed, sender=through, dispatch_uid=f"conditional_api.m2m.{through._meta.label}")
+                m2m_changed.connect(
+                    _m2m_changed, sender=through, dispatch_uid=f"conditional_api.m2m.{through._meta.label}"
+                )
     for model in every_model:
         if _concrete(model) in _by_related:
             uid = model._meta.label
@@ -247,7 +251,11 @@ def lock_rows(model: type[models.Model], rows: Any, using: str) -> list[Any]:
     """
     queryset = models.QuerySet(model=model, using=using).filter(pk__in=rows)
     if connections[using].features.has_select_for_update:
-        queryset = queryset.select_for_update(of=("self",)) if connections[using].features.has_select_for_update_of else queryset.select_for_update()
+        queryset = (
+            queryset.select_for_update(of=("self",))
+            if connections[using].features.has_select_for_update_of
+            else queryset.select_for_update()
+        )
     return list(queryset.order_by("pk").values_list("pk", flat=True))
 
 

@@ -179,7 +179,9 @@ class ConditionalMixin:
     def not_modified_response(self, validator: Validator, options: ViewOptions) -> Response:
         # Returned through DRF's finalize_response, so the 304 gets the same
         # Vary and Allow headers as the 200.
-        return cast(Response, stamp_validators(NotModifiedResponse(status=status.HTTP_304_NOT_MODIFIED), validator, options))
+        return cast(
+            Response, stamp_validators(NotModifiedResponse(status=status.HTTP_304_NOT_MODIFIED), validator, options)
+        )
 
     def stamp_validators(self, response: Response, validator: Validator | None, options: ViewOptions) -> Response:
         if 200 <= response.status_code < 300:
@@ -273,7 +275,9 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
         model = cast(GenericAPIView, self).get_queryset().model
         return strategy if strategy.applies_to(model) else None
 
-    def get_collection_validator(self, queryset: models.QuerySet, strategy: CollectionStrategy, options: ViewOptions) -> Validator:
+    def get_collection_validator(
+        self, queryset: models.QuerySet, strategy: CollectionStrategy, options: ViewOptions
+    ) -> Validator:
         """The list's validator: one query, for the queryset the page is cut from."""
         view = cast(GenericAPIView, self)
         # Pagination links are absolute URLs that copy the whole query string.

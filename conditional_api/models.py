@@ -187,9 +187,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
         objs = list(objs)
         bumped = {f.name for f in _bump_fields(self.model)} | {f.attname for f in _bump_fields(self.model)}
         if bumped & set(fields):
-            raise ValueError(
-                f"bulk_update() bumps {', '.join(sorted(bumped))} itself; leave them out of fields."
-            )
+            raise ValueError(f"bulk_update() bumps {', '.join(sorted(bumped))} itself; leave them out of fields.")
         with transaction.atomic(using=self.db, savepoint=False):
             rows = super().bulk_update(objs, fields, batch_size=batch_size)
             _refresh_bumped(self, objs)
@@ -226,7 +224,11 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 existing = dependencies.lock_rows(self.model, self._rows_of(objs, unique_fields).values("pk"), self.db)
                 dependencies.touch_parents(self.model, existing, self.db)
             created = super().bulk_create(
-                objs, update_conflicts=True, update_fields=kept, unique_fields=unique_fields, **options  # type: ignore[arg-type]
+                objs,
+                update_conflicts=True,
+                update_fields=kept,
+                unique_fields=unique_fields,
+                **options,  # type: ignore[arg-type]
             )
             self._rows_of(objs, unique_fields).update()
             dependencies.touch_linked_parents(self.model, created, self.db)

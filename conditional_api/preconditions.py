@@ -174,7 +174,12 @@ def evaluate(request: HttpRequest, validator: Validator | None, *, require_preco
 
     # If-Unmodified-Since counts as a precondition only where there is a
     # date to compare it with; otherwise it is ignored (§13.1.4).
-    if require_precondition and not safe and if_match is None and (if_unmodified_since is None or last_modified is None):
+    if (
+        require_precondition
+        and not safe
+        and if_match is None
+        and (if_unmodified_since is None or last_modified is None)
+    ):
         return Decision(
             Outcome.PRECONDITION_REQUIRED,
             "This request must be conditional: send If-Match with the ETag of the representation you are changing.",
@@ -215,7 +220,9 @@ def evaluate(request: HttpRequest, validator: Validator | None, *, require_preco
         if if_modified_since is not None and last_modified <= if_modified_since:
             return Decision(Outcome.NOT_MODIFIED)
 
-    conditional = if_match is not None or if_none_match is not None or (
-        if_unmodified_since is not None and last_modified is not None
+    conditional = (
+        if_match is not None
+        or if_none_match is not None
+        or (if_unmodified_since is not None and last_modified is not None)
     )
     return Decision(Outcome.PROCEED, conditional=conditional)

@@ -148,10 +148,7 @@ class _PostgreSQL:
         self.bump_function = prefix + qn(_object_name(target.table, "versioned_bump"))
         self.count_function = prefix + qn(_object_name(target.table, "versioned_count"))
         self.counter = prefix + qn(target.counter)
-        self.triggers = {
-            suffix: qn(_object_name(target.table, suffix))
-            for suffix in self.SUFFIXES
-        }
+        self.triggers = {suffix: qn(_object_name(target.table, suffix)) for suffix in self.SUFFIXES}
         # A custom setting marks the transaction that already bumped the
         # counter; SET LOCAL semantics end it with the transaction and undo
         # it with a rolled-back savepoint, together with the bump.
@@ -173,9 +170,7 @@ class _PostgreSQL:
         bump, write, update, truncate = self.triggers.values()
         return [
             f"CREATE OR REPLACE FUNCTION {self.bump_function}() RETURNS trigger LANGUAGE plpgsql AS $body$\n"
-            "BEGIN\n"
-            + "".join(f"    {line}\n" for line in assignments)
-            + "    RETURN NEW;\n"
+            "BEGIN\n" + "".join(f"    {line}\n" for line in assignments) + "    RETURN NEW;\n"
             "END\n"
             "$body$",
             f"CREATE OR REPLACE FUNCTION {self.count_function}() RETURNS trigger LANGUAGE plpgsql AS $body$\n"
@@ -234,10 +229,7 @@ class _SQLite:
         self.target = target
         self.qn = qn
         self.table = qn(target.table)
-        self.triggers = {
-            suffix: qn(_object_name(target.table, suffix))
-            for suffix in self.SUFFIXES
-        }
+        self.triggers = {suffix: qn(_object_name(target.table, suffix)) for suffix in self.SUFFIXES}
 
     def install(self) -> list[str]:
         t, qn = self.target, self.qn

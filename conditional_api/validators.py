@@ -215,7 +215,9 @@ class ContentStrategy(ValidatorStrategy):
     reads_state = False
 
     def validator_for_content(self, content: bytes, variant: Variant, release: str) -> Validator:
-        return Validator(etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release))
+        return Validator(
+            etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release)
+        )
 
 
 class CollectionStrategy(ValidatorStrategy):

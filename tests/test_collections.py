@@ -84,18 +84,30 @@ class TestTheListEtagChanges:
     @pytest.mark.parametrize(
         "write",
         [
-            pytest.param(lambda rows: Article.objects.filter(pk=rows[0].pk).update(title="changed"), id="row on the page"),
-            pytest.param(lambda rows: Article.objects.filter(pk=rows[-1].pk).update(title="changed"), id="row on no page shown"),
+            pytest.param(
+                lambda rows: Article.objects.filter(pk=rows[0].pk).update(title="changed"), id="row on the page"
+            ),
+            pytest.param(
+                lambda rows: Article.objects.filter(pk=rows[-1].pk).update(title="changed"), id="row on no page shown"
+            ),
             pytest.param(lambda rows: rows[1].delete(), id="delete"),
-            pytest.param(lambda rows: Article.objects.filter(pk__in=[r.pk for r in rows[:2]]).delete(), id="QuerySet.delete"),
+            pytest.param(
+                lambda rows: Article.objects.filter(pk__in=[r.pk for r in rows[:2]]).delete(), id="QuerySet.delete"
+            ),
             pytest.param(lambda rows: baker.make(Article, published=True, author=rows[0].author), id="create"),
-            pytest.param(lambda rows: Article.objects.filter(pk=rows[0].pk).update(published=False), id="leaves the filter"),
+            pytest.param(
+                lambda rows: Article.objects.filter(pk=rows[0].pk).update(published=False), id="leaves the filter"
+            ),
             pytest.param(lambda rows: Article.objects.filter(pk=rows[5].pk).update(title="a"), id="reorder"),
             pytest.param(lambda rows: rows[0].tags.add(baker.make(Tag, name="alpha")), id="m2m link"),
-            pytest.param(lambda rows: Author.objects.filter(pk=rows[0].author_id).update(name="Grace"), id="shown author"),
+            pytest.param(
+                lambda rows: Author.objects.filter(pk=rows[0].author_id).update(name="Grace"), id="shown author"
+            ),
         ],
     )
-    @pytest.mark.parametrize("url", ["/api/articles/?page_size=5", "/api/articles/?page_size=5&ordering=title&published=true"])
+    @pytest.mark.parametrize(
+        "url", ["/api/articles/?page_size=5", "/api/articles/?page_size=5&ordering=title&published=true"]
+    )
     def test_after(self, client, listed, write, url):
         self._changes(client, url, lambda: write(listed))
 
@@ -134,7 +146,10 @@ class TestTheVariant:
 
     def test_the_host_counts_because_the_links_name_it(self, client):
         _articles(30)
-        assert client.get("/api/articles/").headers["ETag"] != client.get("/api/articles/", HTTP_HOST="localhost").headers["ETag"]
+        assert (
+            client.get("/api/articles/").headers["ETag"]
+            != client.get("/api/articles/", HTTP_HOST="localhost").headers["ETag"]
+        )
 
     def test_users_who_see_different_rows_get_different_etags(self, client):
         _articles(3)

@@ -14,8 +14,10 @@ from conditional_api.validators import ContentStrategy, UpdatedAtStrategy, Versi
 @pytest.mark.parametrize(
     "value, message",
     [
-        ({"VIEWS": {"article-detail": {"strategy": "verison"}}},
-         "CONDITIONAL_API['VIEWS']['article-detail']['strategy'] is 'verison'; expected one of: version, updated_at, content"),
+        (
+            {"VIEWS": {"article-detail": {"strategy": "verison"}}},
+            "CONDITIONAL_API['VIEWS']['article-detail']['strategy'] is 'verison'; expected one of: version, updated_at, content",
+        ),
         ({"VIEWS": {"x": {"require_precondition": "yes"}}}, "['require_precondition'] must be True or False"),
         ({"VIEWS": {"x": {"cach_control": "no-cache"}}}, "has the unknown key 'cach_control'"),
         ({"VIEWS": {"x": {"query_params": "page"}}}, "must be '__all__' or a list of query parameter names"),
@@ -23,8 +25,14 @@ from conditional_api.validators import ContentStrategy, UpdatedAtStrategy, Versi
         ({"VIEWS": {"x": "version"}}, "['x'] must be a dict of view options, not str"),
         ({"DEFAULTS": {"strategy": "os.path.join"}}, "'os.path.join'; expected one of"),
         ({"RELEASE": 3}, "['RELEASE'] must be a string"),
-        ({"RELEASED_AT": "2026-11-23 10:00"}, "['RELEASED_AT'] is '2026-11-23 10:00'; expected an ISO 8601 time with a time zone"),
-        ({"RELEASED_AT": ["2026-11-23T10:00:00Z"]}, "['RELEASED_AT'] is ['2026-11-23T10:00:00Z']; expected an ISO 8601 time"),
+        (
+            {"RELEASED_AT": "2026-11-23 10:00"},
+            "['RELEASED_AT'] is '2026-11-23 10:00'; expected an ISO 8601 time with a time zone",
+        ),
+        (
+            {"RELEASED_AT": ["2026-11-23T10:00:00Z"]},
+            "['RELEASED_AT'] is ['2026-11-23T10:00:00Z']; expected an ISO 8601 time",
+        ),
         ({"RELESE": "1"}, "has the unknown key 'RELESE'"),
         ({"SKIP_FORMATS": "api"}, "['SKIP_FORMATS'] must be a list of renderer formats"),
     ],
@@ -67,7 +75,12 @@ def test_defaults_without_any_setting():
     with override_settings(CONDITIONAL_API=None):
         options = view_options(["anything"])
     assert isinstance(options.strategy, VersionStrategy)
-    assert (options.require_precondition, options.cache_control, options.query_params, options.vary) == (False, "no-cache", None, ())
+    assert (options.require_precondition, options.cache_control, options.query_params, options.vary) == (
+        False,
+        "no-cache",
+        None,
+        (),
+    )
 
 
 def test_a_strategy_by_dotted_path():

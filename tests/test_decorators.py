@@ -52,7 +52,9 @@ class TestPlainArticleView:
         (query,) = queries.captured_queries
         assert "body" not in query["sql"] and "title" not in query["sql"]
 
-    @pytest.mark.parametrize("headers", [{}, {"HTTP_IF_NONE_MATCH": "*"}, {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"}])
+    @pytest.mark.parametrize(
+        "headers", [{}, {"HTTP_IF_NONE_MATCH": "*"}, {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"}]
+    )
     def test_an_unpublished_article_is_a_404_whatever_the_headers(self, client, draft, headers):
         assert client.get(f"/plain/articles/{draft.pk}/", **headers).status_code == 404
 
@@ -133,7 +135,9 @@ def test_lookup_field_and_explicit_options(client, note):
     assert response.headers["Cache-Control"] == "private, max-age=0"
     assert response.headers["Vary"] == "Accept-Language"
     assert client.get("/test/notes/by-key/k/", HTTP_ACCEPT_LANGUAGE="de").headers["ETag"] != response.headers["ETag"]
-    not_modified = client.get("/test/notes/by-key/k/", HTTP_ACCEPT_LANGUAGE="fr", HTTP_IF_NONE_MATCH=response.headers["ETag"])
+    not_modified = client.get(
+        "/test/notes/by-key/k/", HTTP_ACCEPT_LANGUAGE="fr", HTTP_IF_NONE_MATCH=response.headers["ETag"]
+    )
     assert not_modified.status_code == 304 and not_modified.headers["Vary"] == "Accept-Language"
 
 
@@ -155,7 +159,10 @@ class TestValidatorCallable:
         assert response.headers["ETag"] == '"world-1"'
         assert response.headers["Last-Modified"] == http_date(FIXED_MOMENT.timestamp())
         assert client.get("/test/validator/world/", HTTP_IF_NONE_MATCH='"world-1"').status_code == 304
-        assert client.get("/test/validator/world/", HTTP_IF_MODIFIED_SINCE=response.headers["Last-Modified"]).status_code == 304
+        assert (
+            client.get("/test/validator/world/", HTTP_IF_MODIFIED_SINCE=response.headers["Last-Modified"]).status_code
+            == 304
+        )
         assert CALLS["by_validator"] == 1
 
     def test_none_means_no_representation(self, client):
@@ -171,7 +178,13 @@ class TestContentStrategy:
 
     @pytest.mark.parametrize(
         "headers, status",
-        [({}, 200), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_MATCH": "*"}, 200), ({"HTTP_IF_NONE_MATCH": "*"}, 412), ({"HTTP_IF_MATCH": "x"}, 400)],
+        [
+            ({}, 200),
+            ({"HTTP_IF_MATCH": '"x"'}, 412),
+            ({"HTTP_IF_MATCH": "*"}, 200),
+            ({"HTTP_IF_NONE_MATCH": "*"}, 412),
+            ({"HTTP_IF_MATCH": "x"}, 400),
+        ],
     )
     def test_a_write_has_no_etag_to_compare(self, client, headers, status):
         assert client.post("/test/content/", **headers).status_code == status

@@ -183,7 +183,11 @@ def shown(db) -> Article:
     article.tags.set([baker.make(Tag, name="alpha"), baker.make(Tag, name="beta")])
     an_hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     # Written long ago, so Last-Modified is sent and If-Modified-Since can be tried.
-    for model, pks in ((Article, [article.pk]), (Author, [author.pk]), (Tag, list(article.tags.values_list("pk", flat=True)))):
+    for model, pks in (
+        (Article, [article.pk]),
+        (Author, [author.pk]),
+        (Tag, list(article.tags.values_list("pk", flat=True))),
+    ):
         for pk in pks:
             write_behind_the_orm(model, pk, last_modified=an_hour_ago)
     return article
@@ -278,7 +282,9 @@ def test_a_dependency_touch_costs_one_update_per_relation(shown):
     author.name = "Grace"
     with CaptureQueriesContext(connection) as queries:
         author.save()
-    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "blog_article" in q["sql"]]
+    updates = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "blog_article" in q["sql"]
+    ]
     assert len(updates) == 1, updates
 
 

@@ -96,11 +96,22 @@ class TestRetrieve:
         ok = api_client.get(detail(article))
         article.title = "Changed"
         article.save()
-        for header, value in (("HTTP_IF_NONE_MATCH", ok.headers["ETag"]), ("HTTP_IF_MODIFIED_SINCE", ok.headers["Last-Modified"])):
+        for header, value in (
+            ("HTTP_IF_NONE_MATCH", ok.headers["ETag"]),
+            ("HTTP_IF_MODIFIED_SINCE", ok.headers["Last-Modified"]),
+        ):
             response = api_client.get(detail(article), **{header: value})
             assert response.status_code == 200 and response.json()["title"] == "Changed"
 
-    @pytest.mark.parametrize("headers", [{}, {"HTTP_IF_NONE_MATCH": "*"}, {"HTTP_IF_MATCH": "*"}, {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"}])
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"HTTP_IF_NONE_MATCH": "*"},
+            {"HTTP_IF_MATCH": "*"},
+            {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"},
+        ],
+    )
     @pytest.mark.parametrize("user", [None, "reader"])
     def test_an_unpublished_article_is_a_404_whatever_the_headers(self, draft, reader, user, headers):
         client = APIClient()
@@ -146,7 +157,12 @@ class TestLastModified:
         article.save()
         time.sleep(max(0.0, article.last_modified.timestamp() + 1 - time.time()))
         held = staff_client.get(detail(article)).headers["Last-Modified"]
-        assert staff_client.patch(detail(article), {"title": "ok"}, format="json", HTTP_IF_UNMODIFIED_SINCE=held).status_code == 200
+        assert (
+            staff_client.patch(
+                detail(article), {"title": "ok"}, format="json", HTTP_IF_UNMODIFIED_SINCE=held
+            ).status_code
+            == 200
+        )
 
     def test_released_at_is_a_floor(self, api_client, article, settings):
         yesterday = datetime.now(tz=UTC) - timedelta(days=1)
@@ -164,7 +180,9 @@ class TestLastModified:
         settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASED_AT": released.isoformat()}
         held = api_client.get(detail(article)).headers["Last-Modified"]
         assert held == http_date(released.timestamp())
-        write_behind_the_orm(Article, article.pk, title="in the release second", last_modified=released + timedelta(microseconds=500))
+        write_behind_the_orm(
+            Article, article.pk, title="in the release second", last_modified=released + timedelta(microseconds=500)
+        )
         response = api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=held)
         assert response.status_code == 200 and response.json()["title"] == "in the release second"
 
@@ -203,7 +221,9 @@ class TestWrites:
 
     def test_patch_with_the_current_etag_answers_the_new_representation_and_validators(self, staff_client, article):
         etag = etag_of(staff_client, detail(article))
-        response = staff_client.patch(detail(article), {"title": "New", "tags": ["gamma"]}, format="json", HTTP_IF_MATCH=etag)
+        response = staff_client.patch(
+            detail(article), {"title": "New", "tags": ["gamma"]}, format="json", HTTP_IF_MATCH=etag
+        )
         assert response.status_code == 200
         body = response.json()
         assert (body["title"], body["tags"]) == ("New", ["gamma"])
@@ -216,9 +236,13 @@ class TestWrites:
 
     def test_if_unmodified_since_guards_a_write(self, staff_client, article):
         last_modified = staff_client.get(detail(article)).headers["Last-Modified"]
-        ok = staff_client.patch(detail(article), {"title": "One"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified)
+        ok = staff_client.patch(
+            detail(article), {"title": "One"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified
+        )
         assert ok.status_code == 200
-        again = staff_client.patch(detail(article), {"title": "Two"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified)
+        again = staff_client.patch(
+            detail(article), {"title": "Two"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified
+        )
         assert again.status_code == 412
         assert Article.objects.get(pk=article.pk).title == "One"
 
@@ -249,7 +273,9 @@ class TestWrites:
 
     def test_create_answers_201_with_location_and_the_detail_etag(self, staff_client, author):
         response = staff_client.post(
-            "/api/articles/", {"title": "T", "body": "B", "published": True, "author": author.pk, "tags": ["zeta", "eta"]}, format="json"
+            "/api/articles/",
+            {"title": "T", "body": "B", "published": True, "author": author.pk, "tags": ["zeta", "eta"]},
+            format="json",
         )
         assert response.status_code == 201
         body = response.json()
@@ -260,7 +286,12 @@ class TestWrites:
 
 @pytest.mark.parametrize(
     "headers, status",
-    [({"HTTP_IF_MATCH": "garbage"}, 400), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_NONE_MATCH": "*"}, 412), ({"HTTP_IF_MATCH": "*"}, 201)],
+    [
+        ({"HTTP_IF_MATCH": "garbage"}, 400),
+        ({"HTTP_IF_MATCH": '"x"'}, 412),
+        ({"HTTP_IF_NONE_MATCH": "*"}, 412),
+        ({"HTTP_IF_MATCH": "*"}, 201),
+    ],
 )
 def test_a_create_evaluates_its_preconditions_before_writing(staff_client, author, headers, status):
     payload = {"title": "T", "body": "B", "author": author.pk}
@@ -302,11 +333,15 @@ class TestSettingsDriveTheStrategy:
         etag = etag_of(api_client, "/test/generic-notes/k/")
         ok = api_client.put("/test/generic-notes/k/", {"key": "k", "text": "two"}, format="json", HTTP_IF_MATCH=etag)
         assert ok.status_code == 200 and ok.headers["ETag"] != etag
-        stale = api_client.put("/test/generic-notes/k/", {"key": "k", "text": "three"}, format="json", HTTP_IF_MATCH=etag)
+        stale = api_client.put(
+            "/test/generic-notes/k/", {"key": "k", "text": "three"}, format="json", HTTP_IF_MATCH=etag
+        )
         assert stale.status_code == 412 and Note.objects.get(key="k").text == "two"
 
 
-@pytest.mark.parametrize("headers, status", [({"HTTP_IF_MATCH": "*"}, 200), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_MATCH": "x"}, 400)])
+@pytest.mark.parametrize(
+    "headers, status", [({"HTTP_IF_MATCH": "*"}, 200), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_MATCH": "x"}, 400)]
+)
 def test_a_content_strategy_write_can_only_be_conditional_on_any(staff_client, article, settings, headers, status):
     settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "VIEWS": {"article-detail": {"strategy": "content"}}}
     response = staff_client.patch(detail(article), {"title": "New"}, format="json", **headers)

@@ -230,7 +230,7 @@ def assert_redbot_finds_validation_supported(har: dict, expected_etag: str) -> N
     headers = {header["name"].lower(): header["value"].strip() for header in entry["response"]["headers"]}
     notes = flat_notes(entry["_red_messages"])
     found = {note["note_id"]: note for note in notes}
-    summary = "\n".join(f'{n["level"]:5} {n["category"]:10} {n["note_id"]}: {n["summary"]}' for n in notes)
+    summary = "\n".join(f"{n['level']:5} {n['category']:10} {n['note_id']}: {n['summary']}" for n in notes)
 
     # Validators as REDbot saw them: a strong ETag (REDbot itself has no
     # note against a weak one, so this is checked on its record of the

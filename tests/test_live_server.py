@@ -91,7 +91,9 @@ def test_replicas_agree_on_etags_whatever_their_hash_seed_and_releases_differ():
                 assert moved.status_code == 304, (path, moved.status_code)
                 assert moved.headers.get("etag") == etag
                 assert moved.content == b""
-                released = client.get(next_release.base_url + path, headers={"If-None-Match": etag, "Host": "localhost"})
+                released = client.get(
+                    next_release.base_url + path, headers={"If-None-Match": etag, "Host": "localhost"}
+                )
                 assert released.status_code == 200, (path, released.status_code)
                 assert released.headers.get("etag") == strong_etag(third)
 

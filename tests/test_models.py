@@ -191,7 +191,9 @@ def test_versioned_models_get_the_versioned_queryset_by_default():
     assert isinstance(Note.objects.all(), VersionedQuerySet)
 
 
-@pytest.mark.parametrize("load", [lambda: Note.objects.only("text"), lambda: Note.objects.defer("text")], ids=["only", "defer"])
+@pytest.mark.parametrize(
+    "load", [lambda: Note.objects.only("text"), lambda: Note.objects.defer("text")], ids=["only", "defer"]
+)
 def test_saving_a_partly_loaded_instance_bumps(load):
     note = Note.objects.create(key="a")
     partial = load().get(pk=note.pk)
@@ -218,7 +220,9 @@ def test_the_manager_is_used_in_migrations():
     "write",
     [
         lambda note: Note.objects.filter(pk=note.pk).update(text="x", version=F("version") + 1),
-        lambda note: Note.objects.filter(pk=note.pk).update(text="x", last_modified=note.last_modified - timedelta(days=1)),
+        lambda note: Note.objects.filter(pk=note.pk).update(
+            text="x", last_modified=note.last_modified - timedelta(days=1)
+        ),
         lambda note: Note.objects.filter(pk=note.pk).update(text="x", version=7, updated_at=note.updated_at),
     ],
     ids=["explicit-version", "last-modified-backwards", "all-but-last-modified"],

@@ -194,10 +194,10 @@ def test_a_write_that_passed_a_precondition_is_marked_for_compare_and_set(header
     "value, tags",
     [
         ("*", ANY),
-        (' \t* ', ANY),
+        (" \t* ", ANY),
         ('"a,b", W/"c"', (("a,b", False), ("c", True))),  # a comma is legal inside an opaque-tag
         ('""', (("", False),)),
-        (',', ()),
+        (",", ()),
         ('"\x80\xff"', (("\x80\xff", False),)),  # obs-text
     ],
 )

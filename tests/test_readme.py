@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 SOURCES = "\n".join(
-    path.read_text() for folder in ("example_project", "tests/testapp") for path in sorted((ROOT / folder).rglob("*.py"))
+    path.read_text()
+    for folder in ("example_project", "tests/testapp")
+    for path in sorted((ROOT / folder).rglob("*.py"))
 )
 
 

@@ -26,7 +26,11 @@ SCRIPT = (
 def test_the_same_state_gives_the_same_etag_in_every_process():
     etags = {
         subprocess.run(
-            [sys.executable, "-c", SCRIPT], env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True
+            [sys.executable, "-c", SCRIPT],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         for seed in ("0", "1", "12345")
     }

@@ -5,23 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ChangeCounter',
+            name="ChangeCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(help_text="The model's label, such as blog.Article.", max_length=255)),
-                ('value', models.BigIntegerField(default=0)),
-                ('changed_at', models.DateTimeField(db_default=conditional_api.clock.DatabaseNow(), help_text='The database time of the latest bump.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(help_text="The model's label, such as blog.Article.", max_length=255)),
+                ("value", models.BigIntegerField(default=0)),
+                (
+                    "changed_at",
+                    models.DateTimeField(
+                        db_default=conditional_api.clock.DatabaseNow(),
+                        help_text="The database time of the latest bump.",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['label'], name='conditional_api_label_idx')],
+                "indexes": [models.Index(fields=["label"], name="conditional_api_label_idx")],
             },
         ),
     ]
