@@ -175,10 +175,19 @@ class VersionedQuerySet(models.QuerySet[_M]):
         """Bump the rows and their table's count, and nothing beyond: a dependency touch.
 
         Touches do not cascade further, so two models that show each other
-        cannot touch each other forever.
+        cannot touch each other forever. Where the database locks rows, the
+        parents are locked in primary key order first: two touches of
+        overlapping parents (two tags of the same articles renamed at once)
+        then queue instead of deadlocking.
         """
         with transaction.atomic(using=self.db, savepoint=False):
-            rows = models.QuerySet.update(self, **_bump_values(self.model, keep_last_modified))
+            rows_to_bump: models.QuerySet = self
+            if connections[self.db].features.has_select_for_update:
+                pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
+                if not pks:
+                    return 0
+                rows_to_bump = models.QuerySet(model=self.model, using=self.db).filter(pk__in=pks)
+            rows = models.QuerySet.update(rows_to_bump, **_bump_values(self.model, keep_last_modified))
             if rows:
                 record_change(self.model, self.db)
         return rows

@@ -101,3 +101,4 @@ def test_a_conditional_write_and_another_path_on_one_author_do_not_deadlock(othe
     other_write(ada.pk)
     thread.join(10)
     assert not errors, errors
+
