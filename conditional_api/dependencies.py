@@ -74,7 +74,7 @@ def _concrete(model: type[models.Model]) -> type[models.Model]:
 
 def _through(field: Any) -> type[models.Model]:
     """The M2M ``through`` model, from the forward field or its reverse relation."""
-    return field.remote_field.through if field.concrete else field.through
+    return field.remote_field.through if isinstance(field, models.ManyToManyField) else field.through
 
 
 @dataclass(frozen=True)
