@@ -36,7 +36,7 @@ from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.http import HttpResponse
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -170,7 +170,9 @@ class BlogMachine(RuleBasedStateMachine):
         """The pk of one existing row."""
         return data.draw(st.sampled_from(pks_of(model)), label=label)
 
-    def pick_some(self, data: st.DataObject, model: type[models.Model], label: str, min_size: int = 1, max_size: int = 3) -> list[int]:
+    def pick_some(
+        self, data: st.DataObject, model: type[models.Model], label: str, min_size: int = 1, max_size: int = 3
+    ) -> list[int]:
         """The pks of a few existing rows."""
         rows = st.lists(st.sampled_from(pks_of(model)), min_size=min_size, max_size=max_size, unique=True)
         return data.draw(rows, label=label)
@@ -258,7 +260,12 @@ class BlogMachine(RuleBasedStateMachine):
             self.write_fields(data, Tag, path, change)
 
     @precondition(has_rows(Author))
-    @rule(data=st.data(), path=st.sampled_from(("create", "bulk_create")), title=st.sampled_from(TITLES), published=st.booleans())
+    @rule(
+        data=st.data(),
+        path=st.sampled_from(("create", "bulk_create")),
+        title=st.sampled_from(TITLES),
+        published=st.booleans(),
+    )
     @writes
     def create_articles(self, data: st.DataObject, path: str, title: str, published: bool) -> None:
         authors = self.pick_some(data, Author, "authors", max_size=2 if path == "bulk_create" else 1)
@@ -269,7 +276,11 @@ class BlogMachine(RuleBasedStateMachine):
                 [Article(title=title, body=BODIES[0], published=published, author_id=pk) for pk in authors]
             )
 
-    @rule(data=st.data(), path=st.sampled_from(("create", "get_or_create", "update_or_create")), name=st.sampled_from(AUTHOR_NAMES))
+    @rule(
+        data=st.data(),
+        path=st.sampled_from(("create", "get_or_create", "update_or_create")),
+        name=st.sampled_from(AUTHOR_NAMES),
+    )
     @writes
     def create_authors(self, data: st.DataObject, path: str, name: str) -> None:
         if path == "create":
@@ -296,7 +307,10 @@ class BlogMachine(RuleBasedStateMachine):
             Tag.objects.bulk_create([Tag(name=name) for name in chosen])
         else:
             Tag.objects.bulk_create(
-                [Tag(name=name) for name in chosen], update_conflicts=True, unique_fields=["name"], update_fields=["name"]
+                [Tag(name=name) for name in chosen],
+                update_conflicts=True,
+                unique_fields=["name"],
+                update_fields=["name"],
             )
 
     @rule(data=st.data(), model=st.sampled_from(tuple(MODELS)), how=st.sampled_from(("instance", "queryset")))
@@ -312,7 +326,11 @@ class BlogMachine(RuleBasedStateMachine):
             target.objects.filter(pk__in=self.pick_some(data, target, model)).delete()
 
     @precondition(has_rows(Article, Tag))
-    @rule(data=st.data(), side=st.sampled_from(("article.tags", "tag.articles")), op=st.sampled_from(("add", "remove", "clear", "set")))
+    @rule(
+        data=st.data(),
+        side=st.sampled_from(("article.tags", "tag.articles")),
+        op=st.sampled_from(("add", "remove", "clear", "set")),
+    )
     @writes
     def change_links(self, data: st.DataObject, side: str, op: str) -> None:
         """M2M links changed through either side's manager."""
@@ -339,7 +357,9 @@ class BlogMachine(RuleBasedStateMachine):
 
     # -- API writes, as staff ---------------------------------------------------
 
-    def api_write(self, method: str, url: str, payload: dict[str, Any] | None, if_match: str | None, expected: int) -> HttpResponse:
+    def api_write(
+        self, method: str, url: str, payload: dict[str, Any] | None, if_match: str | None, expected: int
+    ) -> HttpResponse:
         """Send a write as staff and check that it succeeded."""
         headers = {"HTTP_IF_MATCH": if_match} if if_match else {}
         response = getattr(self.clients["staff"], method)(url, payload, format="json", **headers)
@@ -410,7 +430,9 @@ class BlogMachine(RuleBasedStateMachine):
         filter_by=st.sampled_from(("", "published", "author", "tag")),
         ordering=st.sampled_from(("", "title", "-id", "-updated_at")),
     )
-    def read_article_list(self, data: st.DataObject, user: str, page_size: int, page: int, filter_by: str, ordering: str) -> None:
+    def read_article_list(
+        self, data: st.DataObject, user: str, page_size: int, page: int, filter_by: str, ordering: str
+    ) -> None:
         query: dict[str, Any] = {"page_size": page_size, "page": page}
         if filter_by == "published":
             query["published"] = data.draw(st.sampled_from(("true", "false")), label="published")
@@ -532,6 +554,8 @@ def test_no_304_for_changed_bytes_and_no_etag_with_two_bodies() -> None:
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
             deadline=None,
+            # Without the explain phase: its line tracing makes every request many times slower while shrinking.
+            phases=[phase for phase in Phase if phase is not Phase.explain],
             suppress_health_check=[
                 HealthCheck.too_slow,
                 HealthCheck.function_scoped_fixture,
