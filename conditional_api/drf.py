@@ -16,7 +16,8 @@ only then runs DRF's action with its full query and serializer.
 
 Hooks, each overridable: ``get_conditional_options()``,
 ``get_validator_strategy()``, ``get_variant()``,
-``get_validator_object()``, ``get_validator()``, ``check_preconditions()``.
+``get_validator_object()``, ``get_validator()``, ``check_preconditions()``;
+for lists ``get_collection_strategy()`` and ``get_collection_validator()``.
 """
 
 from __future__ import annotations
@@ -265,15 +266,14 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
     uses the collection strategy; ``content`` hashes the rendered page instead.
     """
 
-    def get_collection_strategy(self, options: ViewOptions) -> CollectionStrategy | None:
+    def get_collection_strategy(self, queryset: models.QuerySet, options: ViewOptions) -> CollectionStrategy | None:
         """The collection strategy for this list, or None to validate by content."""
         strategy = self.get_validator_strategy(options)
         if isinstance(strategy, ContentStrategy):
             return None
         if not isinstance(strategy, CollectionStrategy):
             strategy = CollectionStrategy()
-        model = cast(GenericAPIView, self).get_queryset().model
-        return strategy if strategy.applies_to(model) else None
+        return strategy if strategy.applies_to(queryset.model) else None
 
     def get_collection_validator(
         self, queryset: models.QuerySet, strategy: CollectionStrategy, options: ViewOptions
@@ -288,11 +288,11 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
         options = self.get_conditional_options()
         if self.conditional_skipped():
             return super().list(request, *args, **kwargs)
-        strategy = self.get_collection_strategy(options)
-        if strategy is None:
-            return self._content_validated(super().list(request, *args, **kwargs), options)
         view = cast(GenericAPIView, self)
         queryset = view.filter_queryset(view.get_queryset())
+        strategy = self.get_collection_strategy(queryset, options)
+        if strategy is None:
+            return self._content_validated(super().list(request, *args, **kwargs), options)
         validator = self.get_collection_validator(queryset, strategy, options)
         decision = self.check_preconditions(validator, options)
         if decision.outcome is Outcome.NOT_MODIFIED:
