@@ -25,6 +25,7 @@ transaction that wrote it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,11 +44,14 @@ class _Recorded:
     bump it stands for is still part of the transaction.
     """
 
-    __slots__ = ("label", "using", "shard", "read")
+    __slots__ = ("label", "using", "shard", "read", "pks")
 
     def __init__(self, label: str, using: str, shard: int | None) -> None:
         self.label = label
         self.using = using
+        #: The primary keys of the rows written under this marker; None when
+        #: some write did not say which (the validator cache then drops the table).
+        self.pks: set[Any] | None = set()
         #: The counter row this transaction holds (PostgreSQL), for later bumps.
         self.shard = shard
         #: Whether this transaction read the count since the bump: its next
@@ -55,8 +59,17 @@ class _Recorded:
         #: between would describe two states.
         self.read = False
 
+    def add(self, pks: Iterable[Any] | None) -> None:
+        if pks is None:
+            self.pks = None
+        elif self.pks is not None:
+            self.pks.update(pks)
+
     def __call__(self) -> None:
-        """Nothing to do at commit: the marker only has to be queued."""
+        """After the commit: the validator cache must not serve these rows' old state."""
+        from .cache import invalidate
+
+        invalidate(self.label, self.using, self.pks)
 
 
 def _recorded(connection: Any, label: str) -> _Recorded | None:
@@ -79,20 +92,24 @@ def in_current_transaction(marker: object, using: str) -> bool:
     return connection.in_atomic_block and any(func is marker for _, func, *_ in connection.run_on_commit)
 
 
-def record_change(model: type[models.Model], using: str | None = None) -> object:
+def record_change(model: type[models.Model], using: str | None = None, pks: Iterable[Any] | None = None) -> object:
     """Count a write to ``model``'s table in the current transaction.
 
     Call it after raw SQL that inserts or deletes rows of a versioned table
     (``touch()`` covers raw updates of existing rows); the ORM's write paths
     call it themselves. A model with concrete parents (multi-table
     inheritance) counts their tables too: its writes change their rows.
+    ``pks`` names the rows written, for the validator cache: None when they
+    are not known, empty for inserts (no cached row can describe them).
     Returns a marker of the write to ``model``'s own table, for
     :func:`in_current_transaction`.
     """
     using = using or router.db_for_write(model)
+    pks = None if pks is None else list(pks)
     marker = None
     for label in _labels(model):
         recorded = _record(label, using)
+        recorded.add(pks)
         marker = marker or recorded
     return marker
 

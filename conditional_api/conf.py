@@ -46,6 +46,7 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "cache_control": "no-cache",
     "query_params": "__all__",
     "vary": (),
+    "cache_validators": False,
 }
 
 TOP_LEVEL_DEFAULTS: dict[str, Any] = {
@@ -59,6 +60,9 @@ TOP_LEVEL_DEFAULTS: dict[str, Any] = {
     # embeds the user and a CSRF token, so its bytes are not a function of
     # the row's version.
     "SKIP_FORMATS": ("api",),
+    # The Django cache alias that views with cache_validators keep their
+    # validators in (conditional_api.cache); None: no validator cache.
+    "CACHE": None,
 }
 
 STRATEGY_ALIASES = {
@@ -78,6 +82,7 @@ class ViewOptions:
     cache_control: str | None
     query_params: frozenset[str] | None  # None: every query parameter
     vary: tuple[str, ...]
+    cache_validators: bool = False
 
 
 class _Settings:
@@ -131,7 +136,7 @@ def _view_option_errors(where: str, options: Any) -> list[str]:
                 resolve_strategy(value)
             except ImproperlyConfigured:
                 errors.append(_strategy_error(at, value))
-        elif key == "require_precondition" and not isinstance(value, bool):
+        elif key in ("require_precondition", "cache_validators") and not isinstance(value, bool):
             errors.append(f"{at} must be True or False, not {value!r}.")
         elif key == "cache_control" and value is not None and not isinstance(value, str):
             errors.append(f"{at} must be a Cache-Control string such as 'no-cache', or None.")
@@ -171,6 +176,9 @@ def validate_settings() -> list[str]:
     else:
         for name, options in views.items():
             errors += _view_option_errors(f"{SETTING_NAME}['VIEWS'][{name!r}]", options)
+    cache = user.get("CACHE")
+    if cache is not None and cache not in getattr(settings, "CACHES", {}):
+        errors.append(f"{SETTING_NAME}['CACHE'] is {cache!r}, which is not a cache in CACHES; name one, or None.")
     if not _is_str_list(user.get("SKIP_FORMATS", ())):
         errors.append(f"{SETTING_NAME}['SKIP_FORMATS'] must be a list of renderer formats such as ['api'].")
     return errors
@@ -212,6 +220,7 @@ def _merged(keys: tuple[str, ...], explicit: tuple[tuple[str, Any], ...]) -> Vie
         cache_control=merged["cache_control"],
         query_params=None if query_params == "__all__" else frozenset(query_params),
         vary=tuple(merged["vary"]),
+        cache_validators=merged["cache_validators"],
     )
 
 

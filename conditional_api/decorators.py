@@ -28,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist, Val
 from django.db import models, router, transaction
 from django.http import HttpRequest, HttpResponseBase
 
+from . import cache as validator_cache
 from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
@@ -110,16 +111,25 @@ class _Conditional:
                 f"@conditional on {self.view_path} uses the {strategy.name!r} strategy, which needs a model or queryset."
             )
         queryset = self.get_queryset(request)
+        queryset = queryset.only(*strategy.state_fields(queryset.model))
+        value = kwargs[self.lookup_url_kwarg]
+        cached = None
+        if (
+            options.cache_validators
+            and request.method in SAFE_METHODS
+            and self.lookup_field in ("pk", queryset.model._meta.pk.name)
+        ):
+            cached = validator_cache.lookup(queryset, value)
+            if cached.row is not None:
+                return strategy.validator(cached.row, self.variant(request, options), api_settings.release), cached.row
         try:
-            rows = list(
-                queryset.filter(**{self.lookup_field: kwargs[self.lookup_url_kwarg]}).only(
-                    *strategy.state_fields(queryset.model)
-                )[:2]
-            )
+            rows = list(queryset.filter(**{self.lookup_field: value})[:2])
         except (ValueError, TypeError, ValidationError):
             rows = []  # a lookup value the field cannot hold: no such row
         if len(rows) != 1:
             return None, None
+        if cached is not None:
+            cached.fill(rows[0])
         return strategy.validator(rows[0], self.variant(request, options), api_settings.release), rows[0]
 
     def reread_validator(self, request: HttpRequest, options: ViewOptions, row: models.Model) -> Validator | None:

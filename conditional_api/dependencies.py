@@ -206,7 +206,7 @@ def install() -> None:
 def _record_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     from .changes import record_change
 
-    record_change(sender, using)
+    record_change(sender, using, pks=[instance.pk])
 
 
 def _record_raw_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
@@ -214,7 +214,7 @@ def _record_raw_save(sender: type[models.Model], instance: models.Model, raw: bo
     if raw:
         from .changes import record_change
 
-        record_change(sender, using)
+        record_change(sender, using, pks=[instance.pk])
 
 
 def _connect_rewritten(model: type[models.Model], field: Any, every_model: list[type[models.Model]]) -> None:
@@ -331,7 +331,7 @@ def _m2m_changed(
     for side in (type(instance), model):
         if issubclass(side, VersionedModel) and action != "pre_clear":
             # A list filtered by this relation changes membership.
-            record_change(side, using)
+            record_change(side, using, pks=())
     for dependency in _by_through.get(sender, ()):
         if isinstance(instance, dependency.parent) and action != "pre_clear":
             # Links changed through the parent's own manager (article.tags.add()).

@@ -33,6 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from . import cache as validator_cache
 from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
@@ -142,14 +143,17 @@ class ConditionalMixin:
 
     # -- the validator: one small query ----------------------------------------
 
-    def get_validator_object(self, strategy: ModelStrategy) -> models.Model:
+    def get_validator_object(self, strategy: ModelStrategy, options: ViewOptions | None = None) -> models.Model:
         """The row as ``get_object()`` finds it, with only the validator columns loaded.
 
         Same queryset, filters and lookup as ``get_object()``, and the same
         object permission checks, so a scoped queryset is a 404 whatever the
         headers say. A view that overrides ``get_object()`` may enforce access
         rules there, so its own ``get_object()`` is used instead (a full
-        query; override this method to make it cheap again).
+        query; override this method to make it cheap again). With
+        ``cache_validators`` on a primary key lookup, the row may come from
+        the validator cache (``conditional_api.cache``) with no query; the
+        object permissions are checked all the same.
         """
         view = cast(GenericAPIView, self)
         if type(view).get_object is not GenericAPIView.get_object:
@@ -158,7 +162,16 @@ class ConditionalMixin:
         queryset = queryset.select_related(None).prefetch_related(None).order_by()
         queryset = queryset.only(*strategy.state_fields(queryset.model), *self.permission_fields)
         lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
-        obj = get_object_or_404(queryset, **{view.lookup_field: self.kwargs[lookup_url_kwarg]})
+        value = self.kwargs[lookup_url_kwarg]
+        cached = None
+        if options is not None and options.cache_validators and view.lookup_field in ("pk", queryset.model._meta.pk.name):
+            cached = validator_cache.lookup(queryset, value)
+            if cached.row is not None:
+                view.check_object_permissions(self.request, cached.row)
+                return cached.row
+        obj = get_object_or_404(queryset, **{view.lookup_field: value})
+        if cached is not None:
+            cached.fill(obj)
         view.check_object_permissions(self.request, obj)
         return obj
 
@@ -247,7 +260,7 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
         strategy = self.get_validator_strategy(options)
         if not isinstance(strategy, ModelStrategy):
             return self._content_validated(super().retrieve(request, *args, **kwargs), options)
-        row = self.get_validator_object(strategy)
+        row = self.get_validator_object(strategy, options)
         validator = self.get_validator(row, options)
         decision = self.check_preconditions(validator, options)
         if decision.outcome is Outcome.NOT_MODIFIED:

@@ -182,6 +182,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
         """
         with transaction.atomic(using=self.db, savepoint=False):
             rows_to_bump: models.QuerySet = self
+            pks: list[Any] | None = None  # unknown: the validator cache drops the table
             if connections[self.db].features.has_select_for_update:
                 pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
                 if not pks:
@@ -189,7 +190,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 rows_to_bump = models.QuerySet(model=self.model, using=self.db).filter(pk__in=pks)
             rows = models.QuerySet.update(rows_to_bump, **_bump_values(self.model, keep_last_modified))
             if rows:
-                record_change(self.model, self.db)
+                record_change(self.model, self.db, pks=pks)
         return rows
 
     def bulk_update(self, objs: Iterable[_M], fields: Sequence[str], batch_size: int | None = None) -> int:
@@ -219,7 +220,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
             with transaction.atomic(using=self.db, savepoint=False):
                 created = super().bulk_create(objs, **options)  # type: ignore[arg-type]
                 if created:
-                    record_change(self.model, self.db)
+                    record_change(self.model, self.db, pks=())
                     dependencies.touch_linked_parents(self.model, created, self.db)
             return created
         # ON CONFLICT DO UPDATE copies EXCLUDED values, which would set the
@@ -299,7 +300,7 @@ class VersionedModel(models.Model):
         # concurrent write cannot slip in between and lend us its version.
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
-            marker = record_change(type(self), using)
+            marker = record_change(type(self), using, pks=[self.pk])
             # Which transaction (and savepoints) wrote this instance last.
             self._conditional_api_write = (marker, tuple(connections[using].savepoint_ids))
             unread = [

@@ -1,0 +1,194 @@
+"""The validator cache: detail 304s with no query, invalidated by every committed write, never stale.
+
+Runs against local memory and, when it is reachable, Redis through Django's
+own backend. The tests commit (``transaction=True``): invalidation happens on
+commit, as in production.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import caches
+from django.db import connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from model_bakery import baker
+from rest_framework.test import APIClient
+
+from conditional_api import cache as validator_cache
+from example_project.blog.models import Article, Author, Tag
+from tests.conftest import requires_postgres
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+BACKENDS = {
+    "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "validators"},
+    "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+}
+CACHED_VIEWS = {
+    "article-detail": {"strategy": "version", "require_precondition": True, "query_params": [], "cache_validators": True},
+    "plain-article-detail": {"strategy": "version", "query_params": [], "cache_validators": True},
+}
+
+
+def _settings(backend: dict) -> override_settings:
+    from django.conf import settings
+
+    conditional = dict(settings.CONDITIONAL_API)
+    conditional["VIEWS"] = {**conditional["VIEWS"], **CACHED_VIEWS}
+    conditional["CACHE"] = "validators"
+    return override_settings(
+        CACHES={**settings.CACHES, "validators": backend},
+        CONDITIONAL_API=conditional,
+    )
+
+
+@pytest.fixture(
+    params=[
+        "locmem",
+        pytest.param(
+            "redis", marks=pytest.mark.skipif(not _redis_reachable(), reason="needs Redis on 127.0.0.1:6379 (CI runs it)")
+        ),
+    ]
+)
+def cached(request) -> Iterator[None]:
+    with _settings(BACKENDS[request.param]):
+        caches["validators"].clear()
+        yield
+        caches["validators"].clear()
+
+
+@pytest.fixture
+def article(db) -> Article:
+    with transaction.atomic():
+        article = baker.make(Article, title="Hello", published=True, author=baker.make(Author, name="Ada"))
+        article.tags.set([baker.make(Tag, name="alpha")])
+    return article
+
+
+URLS = ["/api/articles/{pk}/", "/plain/articles/{pk}/"]
+
+
+def _revalidate(client, url: str, etag: str) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        status = client.get(url, HTTP_IF_NONE_MATCH=etag).status_code
+    return status, len(queries)
+
+
+@pytest.mark.parametrize("view", URLS)
+def test_a_cached_304_runs_no_query(cached, client, article, view):
+    url = view.format(pk=article.pk)
+    etag = client.get(url).headers["ETag"]
+    assert _revalidate(client, url, etag) == (304, 0)
+
+
+@pytest.mark.parametrize("view", URLS)
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda a: Article.objects.get(pk=a.pk).save(), id="save"),
+        pytest.param(lambda a: Article.objects.filter(pk=a.pk).update(title="New"), id="QuerySet.update"),
+        pytest.param(lambda a: Author.objects.filter(pk=a.author_id).update(name="Grace"), id="dependency"),
+        pytest.param(lambda a: Tag.objects.get(name="alpha").articles.clear(), id="m2m from the other side"),
+        pytest.param(lambda a: Article.objects.filter(pk=a.pk).touch(), id="touch"),
+    ],
+)
+def test_every_committed_write_invalidates(cached, client, article, view, write):
+    url = view.format(pk=article.pk)
+    etag = client.get(url).headers["ETag"]
+    assert _revalidate(client, url, etag) == (304, 0)
+    write(article)
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+def test_a_write_through_the_api_invalidates(cached, article):
+    staff = APIClient()
+    staff.force_authenticate(baker.make("auth.User", is_staff=True))
+    url = f"/api/articles/{article.pk}/"
+    etag = staff.get(url).headers["ETag"]
+    assert staff.patch(url, {"title": "New"}, format="json", HTTP_IF_MATCH=etag).status_code == 200
+    assert staff.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+def test_a_rolled_back_write_leaves_the_cache_right(cached, client, article):
+    url = f"/api/articles/{article.pk}/"
+    etag = client.get(url).headers["ETag"]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Article.objects.filter(pk=article.pk).update(title="never")
+        raise RuntimeError
+    assert _revalidate(client, url, etag) == (304, 0)
+
+
+def test_a_scoped_queryset_stays_scoped(cached, client, article):
+    """Staff fill the cache for a draft; anonymous users still get the 404 the query gives them."""
+    staff = APIClient()
+    staff.force_authenticate(baker.make("auth.User", is_staff=True))
+    Article.objects.filter(pk=article.pk).update(published=False)
+    url = f"/api/articles/{article.pk}/"
+    etag = staff.get(url).headers["ETag"]
+    assert staff.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
+
+
+def test_a_cache_that_is_down_falls_back_to_the_query(client, article):
+    with _settings({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}):
+        url = f"/api/articles/{article.pk}/"
+        etag = client.get(url).headers["ETag"]
+        assert _revalidate(client, url, etag) == (304, 1)
+        Article.objects.filter(pk=article.pk).update(title="New")
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+@requires_postgres
+def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached, client, article, monkeypatch):
+    """Two connections: the reader reads the old row, the write commits, then the reader fills the cache."""
+    url = f"/api/articles/{article.pk}/"
+    old_etag = client.get(url).headers["ETag"]
+    caches["validators"].clear()
+    written, go, committed = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with transaction.atomic():
+                Article.objects.filter(pk=article.pk).update(title="New")
+                written.set()
+                go.wait(10)
+            committed.set()  # the tombstone went in on commit
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    original_fill = validator_cache.CachedLookup.fill
+
+    def fill_after_the_commit(self, row):
+        go.set()
+        assert committed.wait(10)
+        original_fill(self, row)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert written.wait(10)
+    monkeypatch.setattr(validator_cache.CachedLookup, "fill", fill_after_the_commit)
+    # Reads the old row (the write is not committed yet), fills after the commit.
+    assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 304
+    monkeypatch.setattr(validator_cache.CachedLookup, "fill", original_fill)
+    writer.join(10)
+    assert not errors, errors
+    assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 200
