@@ -100,8 +100,10 @@ class _Conditional:
         if isinstance(strategy, CollectionStrategy) and self.queryset is not None:
             queryset = self.get_queryset(request)
             if strategy.applies_to(queryset.model):
+                # The body may hold absolute links (pagination): they name the host.
+                origin = request.build_absolute_uri("/")
                 return strategy.validator_for_queryset(
-                    queryset, self.variant(request, options), api_settings.release
+                    queryset, self.variant(request, options), api_settings.release, (origin,)
                 ), None
             return None, None
         if not isinstance(strategy, ModelStrategy):

@@ -261,3 +261,8 @@ def test_a_reset_counter_does_not_bring_an_old_list_etag_back(client):
     baker.make(Article, author=baker.make(Author, name="Grace"), published=True, title="after")
     after = client.get("/api/articles/", HTTP_IF_NONE_MATCH=before.headers["ETag"])
     assert after.status_code == 200 and after.json()["results"][0]["title"] == "after"
+
+
+def test_the_decorator_list_etag_names_the_host_its_links_would_name(client):
+    baker.make(Note, key="a")
+    assert client.get("/test/notes/").headers["ETag"] != client.get("/test/notes/", HTTP_HOST="localhost").headers["ETag"]
