@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,18 @@ demo: venv
 	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
 	@$(BIN)/python manage.py demo_curl --base http://$(HOST):$(PORT)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# `make bench`: its own virtualenv (.venv-bench, with the pinned peers), then
+# the benchmark on SQLite and, when reachable, PostgreSQL (BENCH_DATABASE_URL,
+# default postgres://postgres@127.0.0.1:5432/bench); tables in docs/benchmarks.md.
+$(VENV)-bench/bin/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)-bench
+	$(VENV)-bench/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)-bench/bin/python -m pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(VENV)-bench/bin/.installed
+	$(VENV)-bench/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-* db.sqlite3 .pytest_cache
