@@ -33,6 +33,8 @@ from typing import Any
 from django.db import connections, models, router, transaction
 from django.db.models import Max, Sum
 
+from .clock import SQLITE_NOW
+
 __all__ = ["TableState", "record_change", "read_changes", "read_state", "in_current_transaction"]
 
 
@@ -129,7 +131,7 @@ def _record(label: str, using: str) -> _Recorded:
     return marker
 
 
-_NOW_SQL = {"postgresql": "STATEMENT_TIMESTAMP()", "sqlite": "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f000', 'NOW')"}
+_NOW_SQL = {"postgresql": "STATEMENT_TIMESTAMP()", "sqlite": SQLITE_NOW.replace("%", "%%")}
 
 
 def _bump(counter: type[models.Model], connection: Any, label: str, held: int | None) -> int | None:

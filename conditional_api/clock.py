@@ -19,7 +19,11 @@ from django.db import NotSupportedError
 from django.db.models import DateTimeField, F, Func
 from django.db.models.functions import Greatest, Now
 
-__all__ = ["DatabaseNow", "NextSecond", "next_write_time"]
+__all__ = ["DatabaseNow", "NextSecond", "next_write_time", "SQLITE_NOW"]
+
+#: SQLite's current time as the text Django writes: six fraction digits, so
+#: stored values compare as text. Raw SQL; escape ``%`` where params follow.
+SQLITE_NOW = "STRFTIME('%Y-%m-%d %H:%M:%f000', 'NOW')"
 
 
 class DatabaseNow(Now):
@@ -28,9 +32,7 @@ class DatabaseNow(Now):
     def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         # Django's Now() gives milliseconds on SQLite; pad to the six digits
         # that Django itself writes, so stored values compare as text.
-        return self.as_sql(
-            compiler, connection, template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f000', 'NOW')", **extra_context
-        )
+        return self.as_sql(compiler, connection, template=SQLITE_NOW.replace("%", "%%%%"), **extra_context)
 
 
 class NextSecond(Func):

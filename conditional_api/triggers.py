@@ -73,6 +73,7 @@ from django.db.backends.utils import names_digest
 from django.db.migrations.operations.base import Operation
 from django.db.models import Model
 
+from .clock import SQLITE_NOW
 from .models import LastModifiedField, UpdatedAtField, VersionField
 
 __all__ = ["InstallVersionTriggers"]
@@ -80,7 +81,7 @@ __all__ = ["InstallVersionTriggers"]
 #: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1).
 _MAX_NAME = 63
 #: SQLite's text form of the database clock, as ``DatabaseNow.as_sqlite`` writes it.
-_SQLITE_NOW = "STRFTIME('%Y-%m-%d %H:%M:%f000', 'NOW')"
+_SQLITE_NOW = SQLITE_NOW  # raw: trigger SQL runs without parameters
 
 
 def _object_name(table: str, suffix: str) -> str:
