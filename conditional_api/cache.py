@@ -95,12 +95,15 @@ class CachedLookup:
 _MISS = CachedLookup(row=None)
 
 
-def lookup(queryset: models.QuerySet, pk: Any) -> CachedLookup:
-    """The row ``queryset`` finds at ``pk``, from the cache when its entry is of the current generations."""
+def lookup(queryset: models.QuerySet, lookup_field: str, pk: Any) -> CachedLookup:
+    """The row ``queryset`` finds at ``pk``, from the cache when its entry is of the current generations.
+
+    Only primary key lookups are cached: the generations are kept per row.
+    """
     cache = _cache()
-    if cache is None:
-        return _MISS
     model = queryset.model
+    if cache is None or lookup_field not in ("pk", model._meta.pk.name):
+        return _MISS
     try:
         pk = model._meta.pk.to_python(pk)
     except ValidationError:

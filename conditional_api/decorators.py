@@ -116,12 +116,8 @@ class _Conditional:
         queryset = queryset.only(*strategy.state_fields(queryset.model))
         value = kwargs[self.lookup_url_kwarg]
         cached = None
-        if (
-            options.cache_validators
-            and request.method in SAFE_METHODS
-            and self.lookup_field in ("pk", queryset.model._meta.pk.name)
-        ):
-            cached = validator_cache.lookup(queryset, value)
+        if options.cache_validators and request.method in SAFE_METHODS:
+            cached = validator_cache.lookup(queryset, self.lookup_field, value)
             if cached.row is not None:
                 return strategy.validator(cached.row, self.variant(request, options), api_settings.release), cached.row
         try:

@@ -164,12 +164,8 @@ class ConditionalMixin:
         lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
         value = self.kwargs[lookup_url_kwarg]
         cached = None
-        if (
-            options is not None
-            and options.cache_validators
-            and view.lookup_field in ("pk", queryset.model._meta.pk.name)
-        ):
-            cached = validator_cache.lookup(queryset, value)
+        if options is not None and options.cache_validators:
+            cached = validator_cache.lookup(queryset, view.lookup_field, value)
             if cached.row is not None:
                 view.check_object_permissions(self.request, cached.row)
                 return cached.row
