@@ -1,9 +1,10 @@
 """Settings of the example project: the runnable showcase of conditional_api.
 
 Read from the environment: DATABASE_URL (default SQLite at db.sqlite3 in the
-repository root), CONDITIONAL_API_RELEASE (the ETag salt), DJANGO_DEBUG (1/0),
-DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS (comma-separated, added to
-localhost and 127.0.0.1).
+repository root), CACHE_URL (``locmem://`` or ``redis://host:port/db``; when
+set, the detail views keep their validators in that cache), CONDITIONAL_API_RELEASE
+(the ETag salt), DJANGO_DEBUG (1/0), DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
+(comma-separated, added to localhost and 127.0.0.1).
 """
 
 import os
@@ -52,6 +53,17 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One cache per process by default; CACHE_URL=redis://... shares the
+# validator cache between app servers (Django's own Redis backend).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL.startswith(("redis://", "rediss://"))
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
@@ -72,10 +84,12 @@ REST_FRAMEWORK = {
 
 # The showcase configures validators in settings, not code: articles use the
 # version counter (strong ETag and Last-Modified) and require a precondition
-# on writes; authors use updated_at; lists use a content hash for now.
+# on writes; authors use updated_at; lists use the table's change count.
+# With CACHE_URL set, detail views read validators from that cache.
 CONDITIONAL_API = {
     "RELEASE": os.environ.get("CONDITIONAL_API_RELEASE", "example-1"),
-    "DEFAULTS": {"cache_control": "no-cache"},
+    "CACHE": "default" if CACHE_URL else None,
+    "DEFAULTS": {"cache_control": "no-cache", "cache_validators": bool(CACHE_URL)},
     "VIEWS": {
         "article-detail": {"strategy": "version", "require_precondition": True, "query_params": []},
         "plain-article-detail": {"strategy": "version", "query_params": []},

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
@@ -12,6 +14,17 @@ from tests.testapp import views as testapp_views
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)"
 )
+
+
+def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+requires_redis = pytest.mark.skipif(not redis_reachable(), reason="needs Redis on 127.0.0.1:6379 (CI runs it)")
 
 
 @pytest.fixture(autouse=True)

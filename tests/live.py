@@ -14,7 +14,7 @@ or, for several servers or other options, the context manager::
         ...
 
 The server process reads ``example_project.settings``; only the database
-(``DATABASE_URL``), the ETag salt (``CONDITIONAL_API_RELEASE``) and the hash
+(``DATABASE_URL``), the validator cache (``CACHE_URL``), the ETag salt (``CONDITIONAL_API_RELEASE``) and the hash
 seed (``PYTHONHASHSEED``) come from here. Everything is on loopback.
 
 Users: the test settings hash passwords with MD5, a hasher the server's
@@ -119,6 +119,7 @@ class GunicornServer:
         preload: bool = False,
         debug: bool | None = None,
         db_url: str | None = None,
+        cache_url: str = "",
         start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.workers = workers
@@ -137,6 +138,8 @@ class GunicornServer:
             # Names the server's sessions, so that stop() can wait until they are gone.
             self.application_name = f"conditional-api-live-{os.getpid()}-{self.port}"
             self.db_url += f"?application_name={self.application_name}"
+        #: The example's CACHE_URL: with one, detail views keep validators in that cache.
+        self.cache_url = cache_url
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -171,12 +174,14 @@ class GunicornServer:
             key: value
             for key, value in os.environ.items()
             # The server's settings come from here, not from the pytest process.
-            if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CONDITIONAL_API_RELEASE", "DJANGO_DEBUG"}
+            if key
+            not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL", "CONDITIONAL_API_RELEASE", "DJANGO_DEBUG"}
         }
         pythonpath = [str(REPO_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
         env.update(
             DJANGO_SETTINGS_MODULE="example_project.settings",
             DATABASE_URL=self.db_url,
+            CACHE_URL=self.cache_url,
             CONDITIONAL_API_RELEASE=self.release,
             PYTHONHASHSEED=self.hashseed,
             DJANGO_DEBUG="1" if self.debug else "0",

@@ -20,7 +20,7 @@ from model_bakery import baker
 
 from conditional_api.validators import Variant, VersionStrategy
 from example_project.blog.models import Article, Author, Tag
-from tests.conftest import requires_postgres
+from tests.conftest import requires_postgres, requires_redis
 from tests.live import GunicornServer, basic_auth, gunicorn_server, gunicorn_url, make_server_user, session_auth
 
 __all__ = ["gunicorn_url"]  # the fixture, imported so that pytest finds it here
@@ -102,6 +102,50 @@ def test_replicas_agree_on_etags_whatever_their_hash_seed_and_releases_differ():
             detail = client.get(f"{replica_1.base_url}/api/articles/{article.pk}/")
             computed = VersionStrategy().validator(article, Variant(media_type="application/json"), "replicas-r1")
             assert detail.headers["etag"] == computed.etag
+
+
+#: A Redis database of its own, emptied before use.
+SHARED_CACHE_URL = "redis://127.0.0.1:6379/14"
+
+
+@requires_redis
+def test_replicas_sharing_a_redis_validator_cache_see_each_others_writes():
+    import redis
+    from django.db import connection
+
+    redis.Redis.from_url(SHARED_CACHE_URL).flushdb()
+    make_server_user()
+    article = make_article(title="Cached")
+    path = f"/api/articles/{article.pk}/"
+    replicas = [GunicornServer(workers=1, cache_url=SHARED_CACHE_URL) for _ in range(2)]
+    with ExitStack() as stack:
+        for server in replicas:
+            server.start()
+            stack.callback(server.stop)
+        for server in replicas:
+            server.wait_ready()
+        writer, reader = (server.base_url + path for server in replicas)
+        with httpx.Client(auth=basic_auth(), timeout=TIMEOUT) as client:
+            etag = strong_etag(client.get(reader))  # the reader fills the shared cache
+
+            # A write that no Python process sees moves nothing in the cache
+            # (the README says so). That the writer then still answers 304 to
+            # the old ETag shows it read the reader's entry from Redis: it
+            # never read this row itself, and the row says otherwise.
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE blog_article SET version = version + 100 WHERE id = %s", [article.pk])
+            assert client.get(writer, headers={"If-None-Match": etag}).status_code == 304
+
+            # A write through the writer commits, then moves the row's
+            # generation in Redis: the reader's entry is gone everywhere.
+            patched = client.patch(writer, json={"title": "Written"}, headers={"If-Match": "*"})
+            assert patched.status_code == 200, patched.text[:300]
+            for url in (reader, writer):
+                fresh = client.get(url, headers={"If-None-Match": etag})
+                assert fresh.status_code == 200, url
+                assert fresh.json()["title"] == "Written"
+                assert strong_etag(fresh) == strong_etag(patched)
+                assert client.get(url, headers={"If-None-Match": strong_etag(fresh)}).status_code == 304
 
 
 # -- b. concurrent conditional writes -----------------------------------------

@@ -7,7 +7,6 @@ commit, as in production.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 
@@ -21,19 +20,11 @@ from rest_framework.test import APIClient
 
 from conditional_api import cache as validator_cache
 from example_project.blog.models import Article, Author, Tag
-from tests.conftest import requires_postgres
+from tests.conftest import requires_postgres, requires_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 BACKENDS = {
@@ -61,9 +52,7 @@ def _settings(backend: dict) -> override_settings:
 @pytest.fixture(
     params=[
         "locmem",
-        pytest.param(
-            "redis", marks=pytest.mark.skipif(not _redis_reachable(), reason="needs Redis on 127.0.0.1:6379 (CI runs it)")
-        ),
+        pytest.param("redis", marks=requires_redis),
     ]
 )
 def cached(request) -> Iterator[None]:
