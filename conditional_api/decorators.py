@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.db import models, router, transaction
 from django.http import HttpRequest, HttpResponseBase
 
@@ -33,6 +33,7 @@ from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
 from .responses import decision_response, not_modified, stamp_validators
+from .rows import find_state_row, state_queryset
 from .validators import EXISTS_WITHOUT_VALIDATOR, CollectionStrategy, ContentStrategy, ModelStrategy, Validator, Variant
 
 __all__ = ["conditional"]
@@ -113,7 +114,7 @@ class _Conditional:
                 f"@conditional on {self.view_path} uses the {strategy.name!r} strategy, which needs a model or queryset."
             )
         queryset = self.get_queryset(request)
-        queryset = queryset.only(*strategy.state_fields(queryset.model))
+        queryset = state_queryset(queryset, strategy.state_fields(queryset.model))
         value = kwargs[self.lookup_url_kwarg]
         cached = None
         if options.cache_validators and request.method in SAFE_METHODS:
@@ -121,14 +122,14 @@ class _Conditional:
             if cached.row is not None:
                 return strategy.validator(cached.row, self.variant(request, options), api_settings.release), cached.row
         try:
-            rows = list(queryset.filter(**{self.lookup_field: value})[:2])
-        except (ValueError, TypeError, ValidationError):
-            rows = []  # a lookup value the field cannot hold: no such row
-        if len(rows) != 1:
+            row = find_state_row(queryset, self.lookup_field, value)
+        except queryset.model.MultipleObjectsReturned:
+            row = None  # not one resource: the view answers
+        if row is None:
             return None, None
         if cached is not None:
-            cached.fill(rows[0])
-        return strategy.validator(rows[0], self.variant(request, options), api_settings.release), rows[0]
+            cached.fill(row)
+        return strategy.validator(row, self.variant(request, options), api_settings.release), row
 
     def reread_validator(self, request: HttpRequest, options: ViewOptions, row: models.Model) -> Validator | None:
         strategy = cast(ModelStrategy, options.strategy)

@@ -25,10 +25,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db import models, router, transaction
+from django.http import Http404
 from django.urls import NoReverseMatch
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException
-from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -36,8 +37,9 @@ from rest_framework.reverse import reverse
 from . import cache as validator_cache
 from .conf import ViewOptions, api_settings, view_options
 from .models import claim_state
-from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate
+from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate, has_preconditions
 from .responses import WithoutContentLength, stamp_validators
+from .rows import find_state_row, state_queryset
 from .validators import (
     EXISTS_WITHOUT_VALIDATOR,
     CollectionStrategy,
@@ -159,8 +161,7 @@ class ConditionalMixin:
         if type(view).get_object is not GenericAPIView.get_object:
             return view.get_object()
         queryset = view.filter_queryset(view.get_queryset())
-        queryset = queryset.select_related(None).prefetch_related(None).order_by()
-        queryset = queryset.only(*strategy.state_fields(queryset.model), *self.permission_fields)
+        queryset = state_queryset(queryset, (*strategy.state_fields(queryset.model), *self.permission_fields))
         lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
         value = self.kwargs[lookup_url_kwarg]
         cached = None
@@ -169,7 +170,9 @@ class ConditionalMixin:
             if cached.row is not None:
                 view.check_object_permissions(self.request, cached.row)
                 return cached.row
-        obj = get_object_or_404(queryset, **{view.lookup_field: value})
+        obj = find_state_row(queryset, view.lookup_field, value)
+        if obj is None:
+            raise Http404(f"No {queryset.model._meta.object_name} matches the given query.")
         if cached is not None:
             cached.fill(obj)
         view.check_object_permissions(self.request, obj)
@@ -260,15 +263,25 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
         strategy = self.get_validator_strategy(options)
         if not isinstance(strategy, ModelStrategy):
             return self._content_validated(super().retrieve(request, *args, **kwargs), options)
+        if not has_preconditions(self.request) and not options.cache_validators:
+            # Nothing to decide, so no validator query: a first fetch costs
+            # what DRF's does, and its validators come from the row it renders.
+            # (With the validator cache, the validator read fills the cache.)
+            return self.rendered(cast(GenericAPIView, self).get_object(), options)
         row = self.get_validator_object(strategy, options)
         validator = self.get_validator(row, options)
         decision = self.check_preconditions(validator, options)
         if decision.outcome is Outcome.NOT_MODIFIED:
             return self.not_modified_response(validator, options)
-        instance = row if not row.get_deferred_fields() else cast(GenericAPIView, self).get_object()
+        return self.rendered(row if not row.get_deferred_fields() else cast(GenericAPIView, self).get_object(), options)
+
+    def rendered(self, instance: models.Model, options: ViewOptions) -> Response:
+        """The 200, stamped with the validator of the row the serializer renders.
+
+        If a write landed since the validator query, the ETag still
+        describes these bytes.
+        """
         serializer = cast(GenericAPIView, self).get_serializer(instance)
-        # The validator of the row the serializer renders: if a write landed
-        # since the validator query, the ETag still describes these bytes.
         return self.stamp_validators(Response(serializer.data), self.get_validator(instance, options), options)
 
 

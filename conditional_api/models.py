@@ -25,8 +25,8 @@ from typing import Any, ClassVar, TypeVar
 
 from django.db import connections, models, router, transaction
 from django.db.models import F, Q
-from django.db.models.functions import Greatest
 from django.db.models.expressions import DatabaseDefault
+from django.db.models.functions import Greatest
 
 from . import dependencies
 from .changes import record_change

@@ -31,7 +31,16 @@ from django.utils.http import parse_http_date_safe
 
 from .validators import Validator
 
-__all__ = ["Outcome", "Decision", "evaluate", "parse_entity_tags", "MalformedField", "ANY", "CODING_SUFFIXES"]
+__all__ = [
+    "Outcome",
+    "Decision",
+    "evaluate",
+    "has_preconditions",
+    "parse_entity_tags",
+    "MalformedField",
+    "ANY",
+    "CODING_SUFFIXES",
+]
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 #: §13.2.1: these methods do not select or modify a representation.
@@ -153,6 +162,20 @@ def if_none_match_passes(field_value: str, validator: Validator | None) -> bool:
     if tags == ANY:
         return validator is None
     return validator is None or not _weak_match(validator.etag, tags)  # type: ignore[arg-type]
+
+
+#: The request header fields of RFC 9110 §13.1, as Django names them in ``META``.
+PRECONDITION_FIELDS: Final = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
+def has_preconditions(request: HttpRequest) -> bool:
+    """Whether the request sends any precondition field; without one, nothing can be decided early."""
+    return any(field in request.META for field in PRECONDITION_FIELDS)
 
 
 def evaluate(request: HttpRequest, validator: Validator | None, *, require_precondition: bool = False) -> Decision:
