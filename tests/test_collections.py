@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.models import Max, Sum
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 from rest_framework.test import APIClient
 
-from conditional_api.changes import read_changes, record_change
+from conditional_api.changes import TableState, read_changes, read_state, record_change
 from conditional_api.models import ChangeCounter
 from example_project.blog.models import Article, Author, Tag
 from example_project.blog.serializers import ArticleSerializer
@@ -184,6 +186,21 @@ class TestChangeCounters:
             baker.make(Note, key="c")
         assert read_changes(Note) > seen
 
+    @pytest.mark.parametrize("writes", [0, 1, 3])
+    def test_read_state_says_what_the_orm_would(self, writes):
+        """The raw read gives the ORM's values and types: an int, and an aware datetime (or None)."""
+        for key in range(writes):
+            baker.make(Note, key=str(key))
+        state = read_state(Note)
+        expected = ChangeCounter.objects.filter(label="testapp.Note").aggregate(
+            changes=Sum("value"), changed_at=Max("changed_at")
+        )
+        assert state == TableState(expected["changes"] or 0, expected["changed_at"])
+        assert state.changes == min(writes, 1)  # one transaction, one bump
+        assert (state.changed_at is None) == (writes == 0)
+        if writes:
+            assert isinstance(state.changed_at, datetime) and state.changed_at.tzinfo is not None
+
     def test_record_change_counts_under_the_model_label(self):
         before = read_changes(Note)
         record_change(Note)
@@ -265,4 +282,6 @@ def test_a_reset_counter_does_not_bring_an_old_list_etag_back(client):
 
 def test_the_decorator_list_etag_names_the_host_its_links_would_name(client):
     baker.make(Note, key="a")
-    assert client.get("/test/notes/").headers["ETag"] != client.get("/test/notes/", HTTP_HOST="localhost").headers["ETag"]
+    assert (
+        client.get("/test/notes/").headers["ETag"] != client.get("/test/notes/", HTTP_HOST="localhost").headers["ETag"]
+    )

@@ -1,12 +1,13 @@
-"""The validator query: the view's queryset in one clone, the same SQL as the public chain."""
+"""The cheap reads: a detail's validator query, and what a list's ETag fingerprints."""
 
 from __future__ import annotations
 
 import pytest
-from django.db.models import Count
+from django.db.models import Count, Q
 from model_bakery import baker
 
 from conditional_api.rows import find_state_row, state_queryset
+from conditional_api.validators import query_fingerprint, row_selection
 from example_project.blog.models import Article, Author
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +63,52 @@ def test_several_rows_raise_as_get_does():
     baker.make(Article, author=author, _quantity=2)
     with pytest.raises(Article.MultipleObjectsReturned):
         find_state_row(state_queryset(Article.objects.all(), FIELDS), "author", author.pk)
+
+
+# -- the list's selection: what the collection ETag fingerprints --------------------
+
+BASE_LIST = Article.objects.filter(published=True).order_by("id")
+
+#: Each of these selects other rows, or other values, than BASE_LIST: its ETag must differ.
+DIFFERENT = {
+    "filter value": lambda: Article.objects.filter(published=False).order_by("id"),
+    "more filters": lambda: BASE_LIST.filter(author__name="Grace"),
+    "ordering": lambda: Article.objects.filter(published=True).order_by("-id"),
+    "slice": lambda: BASE_LIST[5:10],
+    "distinct": lambda: BASE_LIST.distinct(),
+    "an annotation the body may show": lambda: BASE_LIST.annotate(tag_count=Count("tags")),
+    "a per-user annotation": lambda: BASE_LIST.annotate(mine=Count("tags", filter=Q(tags__name="user-7"))),
+    "an extra select": lambda: BASE_LIST.extra(select={"one": "1"}),
+}
+#: These change neither the rows nor their values: the same ETag.
+SAME = {
+    "select_related": lambda: BASE_LIST.select_related("author"),
+    "prefetch_related": lambda: BASE_LIST.prefetch_related("tags"),
+    "only": lambda: BASE_LIST.only("title"),
+    "defer": lambda: BASE_LIST.defer("body"),
+}
+
+
+def selection_sql(queryset) -> tuple[str, ...]:
+    return query_fingerprint(row_selection(queryset))
+
+
+@pytest.mark.parametrize("make", DIFFERENT.values(), ids=DIFFERENT.keys())
+def test_what_changes_the_rows_changes_the_fingerprint(make):
+    assert selection_sql(make()) != selection_sql(BASE_LIST)
+
+
+def test_users_whose_annotations_differ_get_different_fingerprints():
+    def mine(user: str):
+        return BASE_LIST.annotate(mine=Count("tags", filter=Q(tags__name=user)))
+
+    assert selection_sql(mine("user-7")) != selection_sql(mine("user-8"))
+
+
+@pytest.mark.parametrize("make", SAME.values(), ids=SAME.keys())
+def test_what_only_loads_differently_keeps_the_fingerprint(make):
+    assert selection_sql(make()) == selection_sql(BASE_LIST)
+
+
+def test_values_querysets_keep_their_columns():
+    assert selection_sql(BASE_LIST.values("title")) != selection_sql(BASE_LIST.values("body"))
