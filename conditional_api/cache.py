@@ -43,6 +43,7 @@ from django.core.cache import BaseCache, caches
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .changes import written_in_open_transaction
 from .conf import api_settings
 from .validators import query_fingerprint
 
@@ -99,10 +100,15 @@ def lookup(queryset: models.QuerySet, lookup_field: str, pk: Any) -> CachedLooku
     """The row ``queryset`` finds at ``pk``, from the cache when its entry is of the current generations.
 
     Only primary key lookups are cached: the generations are kept per row.
+    A transaction that has written the table reads the database.
     """
     cache = _cache()
     model = queryset.model
     if cache is None or lookup_field not in ("pk", model._meta.pk.name):
+        return _MISS
+    if written_in_open_transaction(model, queryset.db):
+        # The cache moves on commit: until then, only the database shows
+        # this transaction its own writes.
         return _MISS
     try:
         pk = model._meta.pk.to_python(pk)

@@ -34,7 +34,7 @@ from django.db import connections, models, router, transaction
 
 from .clock import SQLITE_NOW
 
-__all__ = ["TableState", "record_change", "read_changes", "read_state", "in_current_transaction"]
+__all__ = ["TableState", "record_change", "read_changes", "read_state", "in_current_transaction", "written_in_open_transaction"]
 
 
 class _Recorded:
@@ -91,6 +91,11 @@ def in_current_transaction(marker: object, using: str) -> bool:
     """Whether ``marker`` (returned by :func:`record_change`) stands for a write of the open transaction."""
     connection = connections[using]
     return connection.in_atomic_block and any(func is marker for _, func, *_ in connection.run_on_commit)
+
+
+def written_in_open_transaction(model: type[models.Model], using: str) -> bool:
+    """Whether the open transaction on ``using`` has written ``model``'s table (and not rolled it back)."""
+    return _recorded(connections[using], _labels(model)[0]) is not None
 
 
 def record_change(model: type[models.Model], using: str | None = None, pks: Iterable[Any] | None = None) -> object:

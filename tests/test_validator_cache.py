@@ -123,6 +123,21 @@ def test_a_rolled_back_write_leaves_the_cache_right(cached, client, article):
     assert _revalidate(client, url, etag) == (304, 0)
 
 
+@pytest.mark.parametrize("view", URLS)
+def test_a_transaction_sees_its_own_writes_before_the_commit_moves_the_cache(cached, client, article, view):
+    """A request that writes, then reads in the same transaction (ATOMIC_REQUESTS, a view calling a view)."""
+    url = view.format(pk=article.pk)
+    etag = client.get(url).headers["ETag"]
+    assert _revalidate(client, url, etag) == (304, 0)
+    with transaction.atomic():
+        Article.objects.filter(pk=article.pk).update(title="Not committed yet")
+        inside = client.get(url, HTTP_IF_NONE_MATCH=etag)
+        assert inside.status_code == 200
+        transaction.set_rollback(True)
+    # Rolled back: the cached validator is right again.
+    assert _revalidate(client, url, etag) == (304, 0)
+
+
 def test_a_scoped_queryset_stays_scoped(cached, client, article):
     """Staff fill the cache for a draft; anonymous users still get the 404 the query gives them."""
     staff = APIClient()
