@@ -57,6 +57,7 @@ class Contender:
     list_view: View
     answers_304: bool = True
     floor: bool = False  #: answers 304 to anything; not probed for freshness
+    lists: bool = True  #: measured on the list cases too (False: what it changes is details only)
     detail_name: str | None = None  #: URL names: conditional_api finds its per-view settings by them
     list_name: str | None = None
 
@@ -71,6 +72,7 @@ class Contender:
         basename: str | None = None,
         wrap: Callable[[View], View] | None = None,
         answers_304: bool = True,
+        lists: bool = True,
     ) -> Contender:
         """A DRF contender, routed as DefaultRouter routes the example's viewsets.
 
@@ -93,6 +95,7 @@ class Contender:
             detail_view=wrap(detail),
             list_view=wrap(list_),
             answers_304=answers_304,
+            lists=lists,
             detail_name=f"{basename}-detail",
             list_name=f"{basename}-list",
         )
@@ -106,6 +109,7 @@ class Contender:
             "about": self.about,
             "answers_304": self.answers_304,
             "floor": self.floor,
+            "lists": self.lists,
         }
 
     def urls(self) -> list[URLPattern]:
@@ -267,6 +271,15 @@ CONTENDERS: list[Contender] = [
         basename="article",
         about="The example's ArticleViewSet: conditional_api's DRF mixins, configured in the example's settings.",
     ),
+    Contender.from_viewset(
+        "conditional-drf-cache",
+        "conditional_api (DRF mixins) + validator cache",
+        ArticleViewSet,
+        basename="article-cached",
+        lists=False,
+        about="The same viewset with cache_validators on (bench/settings.py), in local memory: a detail 304 "
+        "with no query. Details only: lists do not use the cache.",
+    ),
     Contender(
         "drf-floor",
         "DRF floor, no query",
@@ -312,6 +325,16 @@ CONTENDERS: list[Contender] = [
         detail_name="plain-article-detail",
         list_name="plain-article-list",
         about="The example's plain_article_detail as is; the list body under plain_article_list's decorator.",
+    ),
+    Contender(
+        "conditional-plain-cache",
+        "conditional_api @conditional + validator cache",
+        "plain",
+        detail_view=plain_article_detail,
+        list_view=plain_floor,
+        lists=False,
+        detail_name="plain-article-cached-detail",
+        about="The same decorated view with cache_validators on (bench/settings.py), in local memory. Details only.",
     ),
     Contender(
         "plain-floor",

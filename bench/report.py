@@ -96,6 +96,9 @@ def results_section(result: Result) -> list[str]:
             missing = [c["label"] for c in result["contenders"] if case.endswith("304") and not c["answers_304"]]
             if missing:
                 lines += [f"Cannot answer 304: {', '.join(missing)}.", ""]
+            details_only = [c["label"] for c in result["contenders"] if family != "detail" and not c.get("lists", True)]
+            if details_only:
+                lines += [f"Measured on details only: {', '.join(details_only)}.", ""]
     return lines
 
 

@@ -11,7 +11,7 @@ import os
 import dj_database_url
 
 from example_project.settings import *
-from example_project.settings import ALLOWED_HOSTS
+from example_project.settings import ALLOWED_HOSTS, CONDITIONAL_API
 
 DEBUG = False
 # RequestFactory's requests name this host.
@@ -22,4 +22,15 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("BENCH_WORKER_DATABASE_URL", "sqlite:///:memory:"), conn_max_age=None
     )
+}
+# The validator cache contenders: their own URL names, the example's options
+# plus cache_validators, in the example's default cache (local memory).
+CONDITIONAL_API = {
+    **CONDITIONAL_API,
+    "CACHE": "default",
+    "VIEWS": {
+        **CONDITIONAL_API["VIEWS"],
+        "article-cached-detail": {**CONDITIONAL_API["VIEWS"]["article-detail"], "cache_validators": True},
+        "plain-article-cached-detail": {**CONDITIONAL_API["VIEWS"]["plain-article-detail"], "cache_validators": True},
+    },
 }

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FLOORS", "LIST_FAMILIES", "REFERENCE", "TARGETS", "Check", "Target", "check_all"]
+__all__ = ["CACHED", "FLOORS", "LIST_FAMILIES", "REFERENCE", "TARGETS", "ZERO_QUERY_FLOORS", "Check", "Target", "check_all"]
 
 Row = Mapping[str, Any]
 #: The subject to profile when a check is not met: (contender, case, size).
@@ -24,6 +24,10 @@ FAMILIES = ("detail", *LIST_FAMILIES)
 REFERENCE = "drf"
 #: The floor each kind of contender is compared with: one indexed query, then 304.
 FLOORS = {"drf": "drf-floor-query", "plain": "plain-floor-query"}
+#: The floors with no query at all, which the validator cache is held against.
+ZERO_QUERY_FLOORS = {"drf": "drf-floor", "plain": "plain-floor"}
+#: The validator cache's contenders, by kind.
+CACHED = {"conditional-drf-cache": "drf", "conditional-plain-cache": "plain"}
 #: conditional_api's contenders, with the contender of the same kind without validators and its floor.
 CONDITIONAL = {
     "conditional-drf": {"plain": "drf", "floor": FLOORS["drf"]},
@@ -87,6 +91,25 @@ def _detail_near_floor(rows: Rows, limit: float) -> Iterable[Check]:
                 )
 
 
+def _cached_detail_near_floor(rows: Rows, limit: float) -> Iterable[Check]:
+    for size in rows.sizes:
+        for contender, kind in CACHED.items():
+            measured = rows.get(size, "detail 304", contender)
+            floor = rows.get(size, "detail 304", ZERO_QUERY_FLOORS[kind])
+            if measured and floor:
+                ratio = paired_ratio(measured, floor)
+                yield Check(
+                    "cached-304-floor",
+                    f"{size:,} rows, {rows.labels[contender]} vs {rows.labels[ZERO_QUERY_FLOORS[kind]]}",
+                    ratio,
+                    limit,
+                    False,
+                    ratio <= limit,
+                    (contender, "detail 304", size),
+                    f"{measured['queries']} {'query' if measured['queries'] == 1 else 'queries'}",
+                )
+
+
 def _list_flat(rows: Rows, limit: float) -> Iterable[Check]:
     """Judged in units of the one-query floor measured in the same rounds.
 
@@ -125,8 +148,11 @@ def _page_speedup(rows: Rows, limit: float) -> Iterable[Check]:
         for contender, related in CONDITIONAL.items():
             not_modified = rows.get(size, "list p100 304", contender)
             full = rows.get(size, "list p100 200", related["plain"])
+            floor = rows.get(size, "list p100 304", related["floor"])
             if not_modified and full:
                 speedup = full["median_us"] / not_modified["median_us"]
+                # What no view that reads one row before answering can beat.
+                bound = f"(the one-query floor: {full['median_us'] / floor['median_us']:.1f}x)" if floor else ""
                 yield Check(
                     "page-304-speedup",
                     f"{size:,} rows, {rows.labels[contender]} 304 vs {rows.labels[related['plain']]} 200",
@@ -135,6 +161,7 @@ def _page_speedup(rows: Rows, limit: float) -> Iterable[Check]:
                     True,
                     speedup >= limit,
                     (contender, "list p100 304", size),
+                    bound,
                 )
 
 
@@ -176,6 +203,13 @@ TARGETS = [
         "(DRF mixins vs the DRF floor, the decorator vs the plain floor)",
         1.2,
         _detail_near_floor,
+        "median of per-round ratios",
+    ),
+    Target(
+        "cached-304-floor",
+        "A detail 304 from the validator cache within 1.2x of the zero-query floor of its kind",
+        1.2,
+        _cached_detail_near_floor,
         "median of per-round ratios",
     ),
     Target(
