@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench load clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ $(VENV)-bench/bin/.installed: pyproject.toml
 
 bench: $(VENV)-bench/bin/.installed
 	$(VENV)-bench/bin/python -m bench $(BENCH_ARGS)
+
+# `make load`: the same virtualenv, then the example under gunicorn on PostgreSQL
+# (LOAD_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/load) and Redis
+# (LOAD_CACHE_URL, default redis://127.0.0.1:6379/13), driven by locust; about
+# three minutes; the table in docs/benchmarks.md.
+load: $(VENV)-bench/bin/.installed
+	$(VENV)-bench/bin/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-* db.sqlite3 .pytest_cache
