@@ -3,7 +3,8 @@
 Read from the environment: DATABASE_URL (default SQLite at db.sqlite3 in the
 repository root), CACHE_URL (``locmem://`` or ``redis://host:port/db``; when
 set, the detail views keep their validators in that cache), CONDITIONAL_API_RELEASE
-(the ETag salt), DJANGO_DEBUG (1/0), DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
+(the ETag salt), DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_DEBUG (1/0),
+DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
 (comma-separated, added to localhost and 127.0.0.1).
 """
 
@@ -48,8 +49,14 @@ TEMPLATES = [
     }
 ]
 
+# Persistent connections, checked before reuse, as production servers keep
+# them: without, every request that queries opens one (DJANGO_CONN_MAX_AGE).
 DATABASES = {
-    "default": dj_database_url.parse(os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")),
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    ),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
