@@ -31,7 +31,6 @@ __all__ = [
     "ContentStrategy",
     "CollectionStrategy",
     "query_fingerprint",
-    "row_selection",
     "make_etag",
     "EXISTS_WITHOUT_VALIDATOR",
 ]
@@ -249,6 +248,7 @@ class CollectionStrategy(ValidatorStrategy):
         self, queryset: models.QuerySet, variant: Variant, release: str, extra: Iterable[Any] = ()
     ) -> Validator:
         from .changes import read_state
+        from .rows import row_selection
 
         table = read_state(queryset.model, queryset.db)
         etag = make_etag(
@@ -271,20 +271,3 @@ def query_fingerprint(queryset: models.QuerySet) -> tuple[str, ...]:
     except EmptyResultSet:
         return ("<empty>",)
     return (sql, *(repr(param) for param in params))
-
-
-def row_selection(queryset: models.QuerySet) -> models.QuerySet:
-    """``queryset`` selecting the primary key alone: what its SQL says of which rows, in which order.
-
-    Filters, ordering, grouping, distinct, slices, annotations and extra
-    selects stay, since each can change the rows or their values; the
-    columns loaded and the joins of ``select_related`` go, since they change
-    neither. Compiling this costs about half of compiling the list query.
-    """
-    if not queryset.query.default_cols:  # values() and values_list() name their columns themselves
-        return queryset
-    clone = queryset._chain()  # type: ignore[attr-defined]  # QuerySet's own copy, as every method makes
-    clone.query.select_related = False
-    clone.query.clear_deferred_loading()
-    clone.query.add_immediate_loading(("pk",))
-    return clone
