@@ -12,7 +12,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CACHED", "FLOORS", "LIST_FAMILIES", "REFERENCE", "TARGETS", "ZERO_QUERY_FLOORS", "Check", "Target", "check_all"]
+__all__ = [
+    "CACHED",
+    "FLOORS",
+    "LIST_FAMILIES",
+    "REFERENCE",
+    "TARGETS",
+    "ZERO_QUERY_FLOORS",
+    "Check",
+    "Target",
+    "check_all",
+]
 
 Row = Mapping[str, Any]
 #: The subject to profile when a check is not met: (contender, case, size).
@@ -73,41 +83,37 @@ class Rows:
         return self.rows.get((size, case, contender))
 
 
-def _detail_near_floor(rows: Rows, limit: float) -> Iterable[Check]:
+def _near_floor(
+    rows: Rows, limit: float, target: str, floors: Mapping[str, str], queries: bool = False
+) -> Iterable[Check]:
+    """Each contender's detail 304 against its floor (``floors``: contender -> floor), per round."""
     for size in rows.sizes:
-        for contender, related in CONDITIONAL.items():
+        for contender, floor_key in floors.items():
             measured = rows.get(size, "detail 304", contender)
-            floor = rows.get(size, "detail 304", related["floor"])
+            floor = rows.get(size, "detail 304", floor_key)
             if measured and floor:
                 ratio = paired_ratio(measured, floor)
+                count = measured["queries"]
                 yield Check(
-                    "detail-304-floor",
-                    f"{size:,} rows, {rows.labels[contender]} vs {rows.labels[related['floor']]}",
+                    target,
+                    f"{size:,} rows, {rows.labels[contender]} vs {rows.labels[floor_key]}",
                     ratio,
                     limit,
                     False,
                     ratio <= limit,
                     (contender, "detail 304", size),
+                    f"{count} {'query' if count == 1 else 'queries'}" if queries else "",
                 )
+
+
+def _detail_near_floor(rows: Rows, limit: float) -> Iterable[Check]:
+    floors = {contender: related["floor"] for contender, related in CONDITIONAL.items()}
+    return _near_floor(rows, limit, "detail-304-floor", floors)
 
 
 def _cached_detail_near_floor(rows: Rows, limit: float) -> Iterable[Check]:
-    for size in rows.sizes:
-        for contender, kind in CACHED.items():
-            measured = rows.get(size, "detail 304", contender)
-            floor = rows.get(size, "detail 304", ZERO_QUERY_FLOORS[kind])
-            if measured and floor:
-                ratio = paired_ratio(measured, floor)
-                yield Check(
-                    "cached-304-floor",
-                    f"{size:,} rows, {rows.labels[contender]} vs {rows.labels[ZERO_QUERY_FLOORS[kind]]}",
-                    ratio,
-                    limit,
-                    False,
-                    ratio <= limit,
-                    (contender, "detail 304", size),
-                    f"{measured['queries']} {'query' if measured['queries'] == 1 else 'queries'}",
-                )
+    floors = {contender: ZERO_QUERY_FLOORS[kind] for contender, kind in CACHED.items()}
+    return _near_floor(rows, limit, "cached-304-floor", floors, queries=True)
 
 
 def _list_flat(rows: Rows, limit: float) -> Iterable[Check]:
