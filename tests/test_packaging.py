@@ -53,3 +53,23 @@ def test_migrations_match_the_models(db):
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_the_version_is_defined_once_in_the_package():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "conditional_api.__version__"}
+
+
+def test_classifiers_name_the_supported_versions():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    classifiers = set(project["classifiers"])
+    assert project["requires-python"] == ">=3.11"
+    for python in ("3.11", "3.12", "3.13"):
+        assert f"Programming Language :: Python :: {python}" in classifiers
+    assert project["dependencies"] == ["Django>=5.2,<7"]
+    for django in ("5.2", "6.0", "6.1"):
+        assert f"Framework :: Django :: {django}" in classifiers
+    assert project["license"] == "BSD-3-Clause"
+    assert not any(classifier.startswith("License ::") for classifier in classifiers)  # PEP 639: the expression alone
