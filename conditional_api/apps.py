@@ -4,6 +4,9 @@ from django.apps import AppConfig
 class ConditionalApiConfig(AppConfig):
     name = "conditional_api"
     verbose_name = "Conditional API"
+    # What migrations/0001_initial.py was made with: a project's DEFAULT_AUTO_FIELD,
+    # or its absence (models.W042), must not ask for a migration of the counter table.
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from django.db.models.signals import pre_save
