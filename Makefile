@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv bench load clean
+.PHONY: demo test lint venv bench load clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ venv: $(BIN)/.installed
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# `make lint`: ruff's checks and formatting, then mypy (strict, with the Django and DRF plugins).
+# mypy runs as `python -m mypy` so that the checkout comes first on sys.path: the Django plugin
+# imports tests.settings, and a test dependency (sniffpy, through redbot) installs a top-level
+# `tests` package that would shadow ours.
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/python -m mypy
 
 demo: venv
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --no-input
@@ -46,4 +53,4 @@ load: $(VENV)-bench/bin/.installed
 	$(VENV)-bench/bin/python -m bench.load $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-* db.sqlite3 .pytest_cache
+	rm -rf $(VENV) .venv-* db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
