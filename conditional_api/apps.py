@@ -1,3 +1,5 @@
+"""The app: system checks, the write hooks and the validator cache's invalidation, connected once."""
+
 from django.apps import AppConfig
 
 
@@ -9,11 +11,10 @@ class ConditionalApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import pre_save
+        # Imported here, not at the top: they use models, which need the app registry.
+        from . import cache, checks, hooks
+        from .changes import table_changed
 
-        from . import checks  # noqa: F401  (registers the system checks)
-        from . import dependencies
-        from .models import stamp_raw_save
-
-        pre_save.connect(stamp_raw_save, dispatch_uid="conditional_api.stamp_raw_save")
-        dependencies.install()
+        checks.register()
+        hooks.install()
+        table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")

@@ -45,9 +45,9 @@ from django.db import models
 
 from .changes import written_in_open_transaction
 from .conf import api_settings
-from .validators import query_fingerprint
+from .rows import find_state_row, query_fingerprint
 
-__all__ = ["ENTRY_SECONDS", "CachedLookup", "lookup", "invalidate"]
+__all__ = ["ENTRY_SECONDS", "CachedLookup", "find_row", "invalidate", "lookup"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,10 @@ class CachedLookup:
 
     def fill(self, row: models.Model) -> None:
         """Cache the row the query found, stamped with the generations seen before the query."""
+        if self._entry_key is None:
+            return
         cache = _cache()
-        if cache is None or self._entry_key is None:
+        if cache is None:
             return
         loaded = [f.attname for f in row._meta.concrete_fields if f.attname in row.__dict__]
         try:
@@ -138,8 +140,26 @@ def lookup(queryset: models.QuerySet, lookup_field: str, pk: Any) -> CachedLooku
     return CachedLookup(row=None, _entry_key=entry_key, _generations=generations)
 
 
-def invalidate(label: str, using: str, pks: Iterable[Any] | None) -> None:
-    """After a commit: move the written rows' generations on, or the table's when the rows are not known."""
+def find_row(queryset: models.QuerySet, lookup_field: str, value: Any, *, cached: bool) -> models.Model | None:
+    """The row of ``queryset`` (a ``state_queryset``) at ``value``: from the cache when ``cached`` allows, else one query.
+
+    A row the query finds fills the cache; raises ``MultipleObjectsReturned``
+    as ``find_state_row`` does.
+    """
+    found = lookup(queryset, lookup_field, value) if cached else _MISS
+    if found.row is not None:
+        return found.row
+    row = find_state_row(queryset, lookup_field, value)
+    if row is not None:
+        found.fill(row)
+    return row
+
+
+def invalidate(label: str, using: str, pks: Iterable[Any] | None, **kwargs: Any) -> None:
+    """After a commit: move the written rows' generations on, or the table's when the rows are not known.
+
+    Connected to ``changes.table_changed`` by the app's ``ready()``.
+    """
     cache = _cache()
     if cache is None:
         return

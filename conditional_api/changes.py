@@ -25,16 +25,59 @@ transaction that wrote it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connections, models, router, transaction
+from django.dispatch import Signal
 
-from .clock import SQLITE_NOW
+from .clock import SQLITE_NOW, DatabaseNow
 
-__all__ = ["TableState", "record_change", "read_changes", "read_state", "in_current_transaction", "written_in_open_transaction"]
+__all__ = [
+    "ChangeCounter",
+    "TableState",
+    "in_current_transaction",
+    "read_changes",
+    "read_state",
+    "record_change",
+    "remember_write",
+    "saved_in_open_transaction",
+    "table_changed",
+    "written_in_open_transaction",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Sent after a transaction that wrote a versioned table commits, once per
+#: table: ``label`` (the model's label), ``using`` (the database alias) and
+#: ``pks`` (the rows written, or None when a write did not say which). A
+#: receiver that raises is logged, never stops the others.
+table_changed = Signal()
+
+
+class ChangeCounter(models.Model):
+    """How many write transactions a versioned table has seen: what a list's ETag reads.
+
+    A table's count is the sum of its rows (shards). A writer bumps a shard
+    no other open transaction holds, or adds one, so writers never wait on
+    each other here and cannot deadlock through it.
+    """
+
+    label = models.CharField(max_length=255, help_text="The model's label, such as blog.Article.")
+    value = models.BigIntegerField(default=0)
+    # With the count, it tells a state after a reset (flush, a restored
+    # backup) from the earlier state that had the same count.
+    changed_at = models.DateTimeField(db_default=DatabaseNow(), help_text="The database time of the latest bump.")
+
+    class Meta:
+        app_label = "conditional_api"
+        indexes = [models.Index(fields=["label"], name="conditional_api_label_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.value}"
 
 
 class _Recorded:
@@ -67,10 +110,12 @@ class _Recorded:
             self.pks.update(pks)
 
     def __call__(self) -> None:
-        """After the commit: the validator cache must not serve these rows' old state."""
-        from .cache import invalidate
-
-        invalidate(self.label, self.using, self.pks)
+        """After the commit: whoever keeps state derived from these rows hears of it."""
+        for receiver, result in table_changed.send_robust(
+            sender=ChangeCounter, label=self.label, using=self.using, pks=self.pks
+        ):
+            if isinstance(result, Exception):
+                logger.error("conditional_api: %r failed after a commit to %s", receiver, self.label, exc_info=result)
 
 
 def _recorded(connection: Any, label: str) -> _Recorded | None:
@@ -98,6 +143,24 @@ def written_in_open_transaction(model: type[models.Model], using: str) -> bool:
     return _recorded(connections[using], _labels(model)[0]) is not None
 
 
+def remember_write(instance: models.Model, marker: object, using: str) -> None:
+    """Note on ``instance`` which transaction (and savepoints) wrote it last: ``marker`` is from :func:`record_change`."""
+    instance._conditional_api_write = (marker, tuple(connections[using].savepoint_ids))  # type: ignore[attr-defined]
+
+
+def saved_in_open_transaction(instance: models.Model, using: str) -> bool:
+    """Whether ``save()`` wrote this instance in the open transaction, in no savepoint rolled back since.
+
+    A savepoint released since also counts as "not known", which only costs
+    a Last-Modified second.
+    """
+    written = getattr(instance, "_conditional_api_write", None)
+    if written is None:
+        return False
+    marker, savepoints = written
+    return in_current_transaction(marker, using) and set(savepoints) <= set(connections[using].savepoint_ids)
+
+
 def record_change(model: type[models.Model], using: str | None = None, pks: Iterable[Any] | None = None) -> object:
     """Count a write to ``model``'s table in the current transaction.
 
@@ -121,8 +184,6 @@ def record_change(model: type[models.Model], using: str | None = None, pks: Iter
 
 
 def _record(label: str, using: str) -> _Recorded:
-    from .models import ChangeCounter
-
     connection = connections[using]
     with transaction.atomic(using=using, savepoint=False):
         marker = _recorded(connection, label)
@@ -185,8 +246,6 @@ def read_state(model: type[models.Model], using: str | None = None) -> TableStat
     docs/benchmarks.md). The date goes through Django's converters, as the
     ORM would convert it.
     """
-    from .models import ChangeCounter
-
     using = using or router.db_for_read(model)
     label = _labels(model)[0]
     connection = connections[using]

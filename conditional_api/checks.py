@@ -5,24 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
-from django.core.checks import Error, Warning, register
+from django.core import checks
 
 from .conf import validate_settings
+from .dependencies import declared_dependencies
+from .models import VersionedModel, VersionedQuerySet
+
+__all__ = ["register"]
+
+def register() -> None:
+    """Register the checks with Django's framework (from the app's ``ready()``)."""
+    checks.register(check_settings)
+    checks.register(check_versioned_managers)
+    checks.register(check_dependencies)
 
 
-@register()
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     return [
-        Error(message, hint="See the settings reference in the conditional_api README.", id="conditional_api.E001")
+        checks.Error(message, hint="See the settings reference in the conditional_api README.", id="conditional_api.E001")
         for message in validate_settings()
     ]
 
 
-@register()
-def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """A versioned model whose default manager's QuerySet does not bump on bulk writes serves stale data."""
-    from .models import VersionedModel, VersionedQuerySet
-
     problems = []
     for model in apps.get_models():
         if not issubclass(model, VersionedModel):
@@ -30,7 +36,7 @@ def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[War
         queryset_class = type(model._default_manager.get_queryset())
         if not issubclass(queryset_class, VersionedQuerySet):
             problems.append(
-                Warning(
+                checks.Warning(
                     f"{model._meta.label}'s default manager returns {queryset_class.__qualname__}, "
                     "whose update() and bulk_update() do not bump version, updated_at and last_modified.",
                     hint="Build the manager on conditional_api.models.VersionedQuerySet, e.g. "
@@ -42,12 +48,8 @@ def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[War
     return problems
 
 
-@register()
-def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """A ``depends_on`` entry that names no relation would silently cover nothing."""
-    from .dependencies import declared_dependencies
-    from .models import VersionedModel
-
     problems = []
     for model in apps.get_models():
         if not issubclass(model, VersionedModel):
@@ -56,7 +58,7 @@ def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             declared_dependencies(model)
         except (ValueError, AttributeError, TypeError) as error:
             problems.append(
-                Error(
+                checks.Error(
                     str(error),
                     hint="Name a forward or reverse foreign key or a many-to-many field of the model, one hop.",
                     obj=model,

@@ -45,20 +45,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 __all__ = [
     "Dependency",
+    "concrete",
     "declared_dependencies",
     "dependencies_of",
-    "install",
+    "is_shown",
     "lock_rows",
     "moves_links",
-    "touch_linked_parents",
-    "touch_parents",
+    "register",
+    "rewrites_on_delete",
+    "through_dependencies",
+    "through_models",
 ]
 
 #: on_delete handlers that never rewrite the referring row: they delete it
@@ -91,26 +92,21 @@ class Dependency:
     #: The M2M ``through`` model, when the relation is many-to-many.
     through: type[models.Model] | None = None
 
-    def parents(self, related: Any, using: str) -> models.QuerySet:
-        """The parent rows showing ``related`` (pks, instances or a queryset), as a bumping QuerySet."""
-        from .models import VersionedQuerySet
-
+    def parents(self, related: Any, using: str) -> models.Q:
+        """Which parent rows show ``related`` (pks, instances or a queryset), as a filter of ``parent``."""
         showing = models.QuerySet(model=self.parent, using=using).filter(**{f"{self.path}__in": related})
-        return VersionedQuerySet(model=self.parent, using=using).filter(pk__in=showing.values("pk"))
+        return models.Q(pk__in=showing.values("pk"))
 
-    def parents_by_link(self, objs: Iterable[models.Model], using: str) -> models.QuerySet:
-        """The parents the related rows' own foreign keys name now (without a query per row)."""
-        from .models import VersionedQuerySet
-
+    def parents_by_link(self, objs: Iterable[models.Model]) -> models.Q:
+        """The parents the related rows' own foreign keys name now (without a query per row), as a filter."""
         assert self.link_on_related is not None
         field = self.link_on_related
         values = {getattr(obj, field.attname) for obj in objs} - {None}
-        return VersionedQuerySet(model=self.parent, using=using).filter(**{f"{field.target_field.attname}__in": values})
+        return models.Q(**{f"{field.target_field.attname}__in": values})
 
 
 _by_related: dict[type[models.Model], list[Dependency]] = defaultdict(list)
 _by_through: dict[type[models.Model], list[Dependency]] = defaultdict(list)
-_installed = False
 
 
 def declared_dependencies(model: type[models.Model]) -> list[Dependency]:
@@ -157,82 +153,40 @@ def _declared_or_none(model: type[models.Model]) -> list[Dependency]:
         return []  # reported by the system check (conditional_api.E002)
 
 
-def install() -> None:
-    """Connect the write hooks of every versioned model and declared dependency (from ``ready()``).
-
-    Receivers are connected per sender, so models without them keep
-    Django's fast deletes, and for proxies too: Django sends a proxy's
-    signals with the proxy as sender.
-    """
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    from .models import VersionedModel, use_versioned_base_manager
-
-    every_model = apps.get_models()
-    versioned = [m for m in every_model if issubclass(m, VersionedModel)]
+def register(versioned: Iterable[type[models.Model]]) -> None:
+    """Index the declared dependencies of ``versioned`` models by related model and M2M through model."""
     for model in versioned:
-        use_versioned_base_manager(model)
-        uid = model._meta.label
-        post_delete.connect(_record_delete, sender=model, dispatch_uid=f"conditional_api.delete.{uid}")
-        post_save.connect(_record_raw_save, sender=model, dispatch_uid=f"conditional_api.raw.{uid}")
         if model._meta.proxy:
             continue
         for dependency in _declared_or_none(model):
             _by_related[_concrete(dependency.related)].append(dependency)
             if dependency.through is not None:
                 _by_through[dependency.through].append(dependency)
-        for field in model._meta.concrete_fields:
-            if (field.many_to_one or field.one_to_one) and field.remote_field.on_delete not in _NEVER_REWRITES:
-                _connect_rewritten(model, field, every_model)
-        for field in model._meta.get_fields(include_hidden=True):
-            if field.many_to_many and not _is_generic(field):
-                through = _through(field)
-                m2m_changed.connect(
-                    _m2m_changed, sender=through, dispatch_uid=f"conditional_api.m2m.{through._meta.label}"
-                )
-    for model in every_model:
-        if _concrete(model) in _by_related:
-            uid = model._meta.label
-            pre_save.connect(_related_pre_save, sender=model, dispatch_uid=f"conditional_api.dep_pre_save.{uid}")
-            post_save.connect(_related_post_save, sender=model, dispatch_uid=f"conditional_api.dep_post_save.{uid}")
-            pre_delete.connect(_related_pre_delete, sender=model, dispatch_uid=f"conditional_api.dep_pre_delete.{uid}")
 
 
-# -- the model's own table ------------------------------------------------------
+def through_dependencies(through: type[models.Model]) -> Sequence[Dependency]:
+    """The dependencies whose M2M links live in ``through``."""
+    return _by_through.get(through, ())
 
 
-def _record_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
-    from .changes import record_change
-
-    record_change(sender, using, pks=[instance.pk])
-
-
-def _record_raw_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
-    # save() records its change itself; a raw save (loaddata) bypasses it.
-    if raw:
-        from .changes import record_change
-
-        record_change(sender, using, pks=[instance.pk])
+def is_shown(model: type[models.Model]) -> bool:
+    """Whether some versioned model shows ``model``'s rows."""
+    return _concrete(model) in _by_related
 
 
-def _connect_rewritten(model: type[models.Model], field: Any, every_model: list[type[models.Model]]) -> None:
-    """Deleting the target rewrites this foreign key with a bare UPDATE: bump the referring rows first."""
-    from .models import VersionedQuerySet
+def rewrites_on_delete(field: Any) -> bool:
+    """Whether deleting the row ``field`` points at rewrites ``field`` in place (SET_NULL and the like)."""
+    return bool((field.many_to_one or field.one_to_one) and field.remote_field.on_delete not in _NEVER_REWRITES)
 
-    def bump_referrers(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
-        VersionedQuerySet(model=model, using=using).filter(**{field.name: instance}).touch()
 
-    target = _concrete(field.related_model)
-    for sender in every_model:
-        if _concrete(sender) is target:
-            pre_delete.connect(
-                bump_referrers,
-                sender=sender,
-                weak=False,
-                dispatch_uid=f"conditional_api.rewritten.{model._meta.label}.{field.name}.{sender._meta.label}",
-            )
+def through_models(model: type[models.Model]) -> list[type[models.Model]]:
+    """The M2M through models of ``model``'s relations, forward and reverse (generic relations aside)."""
+    return [_through(f) for f in model._meta.get_fields(include_hidden=True) if f.many_to_many and not _is_generic(f)]
+
+
+def concrete(model: type[models.Model]) -> type[models.Model]:
+    """The model whose table ``model``'s rows live in (proxies share their model's)."""
+    return _concrete(model)
 
 
 # -- related rows ----------------------------------------------------------------
@@ -259,20 +213,6 @@ def lock_rows(model: type[models.Model], rows: Any, using: str) -> list[Any]:
     return list(queryset.order_by("pk").values_list("pk", flat=True))
 
 
-def touch_parents(related: type[models.Model], rows: Any, using: str) -> None:
-    """Bump every parent that shows any of ``rows`` (pks, instances or a queryset of ``related``)."""
-    for dependency in dependencies_of(related):
-        dependency.parents(rows, using)._bump_only()
-
-
-def touch_linked_parents(related: type[models.Model], objs: Iterable[models.Model], using: str) -> None:
-    """Bump the parents the rows' own foreign keys point at now (reverse foreign key dependencies)."""
-    objs = list(objs)
-    for dependency in dependencies_of(related):
-        if dependency.link_on_related is not None:
-            dependency.parents_by_link(objs, using)._bump_only()
-
-
 def moves_links(related: type[models.Model], fields: Iterable[str]) -> bool:
     """Whether writing ``fields`` of ``related`` rows can move them to other parents."""
     names = set(fields)
@@ -280,87 +220,3 @@ def moves_links(related: type[models.Model], fields: Iterable[str]) -> bool:
         d.link_on_related is not None and {d.link_on_related.name, d.link_on_related.attname} & names
         for d in dependencies_of(related)
     )
-
-
-def _related_pre_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
-    if instance._state.adding or instance.pk is None:
-        return
-    lock_rows(sender, [instance.pk], using)
-    # The parents it shows up in before the write: a moved foreign key
-    # leaves one of them, and that one changes too.
-    for dependency in dependencies_of(sender):
-        if dependency.link_on_related is not None:
-            dependency.parents([instance.pk], using)._bump_only()
-
-
-def _related_post_save(
-    sender: type[models.Model], instance: models.Model, created: bool, raw: bool, using: str, **kwargs: Any
-) -> None:
-    for dependency in dependencies_of(sender):
-        if dependency.link_on_related is not None:
-            dependency.parents_by_link([instance], using)._bump_only()
-        elif not created:
-            dependency.parents([instance.pk], using)._bump_only()
-
-
-def _related_pre_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
-    lock_rows(sender, [instance.pk], using)
-    touch_parents(sender, [instance.pk], using)
-
-
-# -- many-to-many links -------------------------------------------------------------
-
-
-def _m2m_changed(
-    sender: type[models.Model],
-    instance: models.Model,
-    action: str,
-    reverse: bool,
-    model: type[models.Model],
-    pk_set: set[Any] | None,
-    using: str,
-    **kwargs: Any,
-) -> None:
-    from .changes import record_change
-    from .models import VersionedModel
-
-    if action not in ("post_add", "post_remove", "pre_clear", "post_clear"):
-        return
-    if action in ("post_add", "post_remove") and not pk_set:
-        return
-    for side in (type(instance), model):
-        if issubclass(side, VersionedModel) and action != "pre_clear":
-            # A list filtered by this relation changes membership.
-            record_change(side, using, pks=())
-    for dependency in _by_through.get(sender, ()):
-        if isinstance(instance, dependency.parent) and action != "pre_clear":
-            # Links changed through the parent's own manager (article.tags.add()).
-            _touch_instance(instance, using)
-        if _concrete(model) is dependency.parent and isinstance(instance, dependency.related):
-            # Links changed from the other side (tag.articles.add()).
-            if action == "pre_clear":
-                # clear() names no rows: find the parents while the links exist.
-                dependency.parents([instance.pk], using)._bump_only()
-            elif action in ("post_add", "post_remove"):
-                _touch_pks(dependency.parent, pk_set or (), using)
-
-
-def _touch_pks(model: type[models.Model], pks: Iterable[Any], using: str) -> None:
-    from .models import VersionedQuerySet
-
-    VersionedQuerySet(model=model, using=using).filter(pk__in=list(pks))._bump_only()
-
-
-def _touch_instance(instance: models.Model, using: str) -> None:
-    """Bump the row and the instance in memory: a serializer about to render it must show the new version.
-
-    When this very instance was saved earlier in the same transaction (a
-    serializer's ``save()`` then ``tags.set()``), the save already moved
-    ``last_modified`` past every committed state, and both writes commit as
-    one state: moving it a second further would only hold the header back.
-    """
-    from .models import VersionedQuerySet, bumped_attnames, saved_in_open_transaction
-
-    keep = saved_in_open_transaction(instance, using)
-    VersionedQuerySet(model=type(instance), using=using).filter(pk=instance.pk)._bump_only(keep_last_modified=keep)
-    instance.refresh_from_db(using=using, fields=bumped_attnames(type(instance)))

@@ -25,14 +25,29 @@ from typing import Any, ClassVar, TypeVar
 
 from django.db import connections, models, router, transaction
 from django.db.models import F, Q
-from django.db.models.expressions import DatabaseDefault
 from django.db.models.functions import Greatest
 
 from . import dependencies
-from .changes import record_change
-from .clock import DatabaseNow, next_write_time
+from .changes import ChangeCounter, record_change, remember_write, saved_in_open_transaction
+from .fields import (
+    BumpedField,
+    LastModifiedField,
+    UpdatedAtField,
+    VersionField,
+    bump_fields,
+    bump_values,
+    bumped_attnames,
+    unread_bumps,
+)
 
 __all__ = [
+    "touch_instance",
+    "touch_linked_parents",
+    "bump_rows",
+    "touch_parents",
+    "touch_pks",
+    "touch_referrers",
+    "use_versioned_base_manager",
     "BumpedField",
     "VersionField",
     "UpdatedAtField",
@@ -48,76 +63,9 @@ _M = TypeVar("_M", bound=models.Model)
 _REFRESH_BATCH = 500
 
 
-class BumpedField(models.Field):
-    """A field whose value the database computes on every write, never Python."""
-
-    def bump_value(self, add: bool) -> Any:
-        """The SQL value for an insert (``add``) or an update of the row."""
-        raise NotImplementedError
-
-    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
-        value = self.bump_value(add)
-        setattr(model_instance, self.attname, value)
-        return value
-
-
-class VersionField(BumpedField, models.PositiveBigIntegerField):
-    """A counter that starts at 1 and grows by one, in SQL, on every save."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("default", 1)
-        kwargs.setdefault("editable", False)
-        super().__init__(*args, **kwargs)
-
-    def bump_value(self, add: bool) -> Any:
-        return 1 if add else F(self.attname) + 1
-
-
-class UpdatedAtField(BumpedField, models.DateTimeField):
-    """The database's time of the row's latest write."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("db_default", DatabaseNow())
-        kwargs.setdefault("db_index", True)
-        kwargs.setdefault("editable", False)
-        super().__init__(*args, **kwargs)
-
-    def bump_value(self, add: bool) -> Any:
-        return DatabaseNow()
-
-
-class LastModifiedField(BumpedField, models.DateTimeField):
-    """The row's Last-Modified: the database clock, moved to a new whole second by every write."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("db_default", DatabaseNow())
-        kwargs.setdefault("editable", False)
-        super().__init__(*args, **kwargs)
-
-    def bump_value(self, add: bool) -> Any:
-        return DatabaseNow() if add else next_write_time(self.attname)
-
-
-def _bump_fields(model: type[models.Model]) -> list[BumpedField]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, BumpedField)]
-
-
-def bumped_attnames(model: type[models.Model]) -> list[str]:
-    """The columns every write of ``model`` bumps."""
-    return [f.attname for f in _bump_fields(model)]
-
-
-def _bump_values(model: type[models.Model], keep_last_modified: bool = False) -> dict[str, Any]:
-    return {
-        f.attname: f.bump_value(add=False)
-        for f in _bump_fields(model)
-        if not (keep_last_modified and isinstance(f, LastModifiedField))
-    }
-
-
 def _refresh_bumped(queryset: models.QuerySet, objs: Sequence[models.Model]) -> None:
     """Copy the stored version and timestamp back onto instances after a bulk write."""
-    names = [f.attname for f in _bump_fields(queryset.model)]
+    names = [f.attname for f in bump_fields(queryset.model)]
     by_pk = {obj.pk: obj for obj in objs}
     pks = list(by_pk)
     for start in range(0, len(pks), _REFRESH_BATCH):
@@ -138,7 +86,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
         may hold its date, and only a later one keeps its If-Modified-Since
         from a stale 304.
         """
-        for field in _bump_fields(self.model):
+        for field in bump_fields(self.model):
             if field.attname not in kwargs:
                 kwargs[field.attname] = field.bump_value(add=False)
             elif isinstance(field, LastModifiedField):
@@ -150,11 +98,11 @@ class VersionedQuerySet(models.QuerySet[_M]):
             else:
                 pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
                 # Before the write: the parents that show these rows now.
-                dependencies.touch_parents(self.model, pks, self.db)
+                touch_parents(self.model, pks, self.db)
                 rows = super().update(**kwargs)
                 if dependencies.moves_links(self.model, kwargs):
                     # After it: the parents a moved foreign key points at now.
-                    dependencies.touch_parents(self.model, pks, self.db)
+                    touch_parents(self.model, pks, self.db)
             if rows:
                 record_change(self.model, self.db)
         return rows
@@ -188,14 +136,14 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 if not pks:
                     return 0
                 rows_to_bump = models.QuerySet(model=self.model, using=self.db).filter(pk__in=pks)
-            rows = models.QuerySet.update(rows_to_bump, **_bump_values(self.model, keep_last_modified))
+            rows = models.QuerySet.update(rows_to_bump, **bump_values(self.model, keep_last_modified))
             if rows:
                 record_change(self.model, self.db, pks=pks)
         return rows
 
     def bulk_update(self, objs: Iterable[_M], fields: Sequence[str], batch_size: int | None = None) -> int:
         objs = list(objs)
-        bumped = {f.name for f in _bump_fields(self.model)} | {f.attname for f in _bump_fields(self.model)}
+        bumped = {f.name for f in bump_fields(self.model)} | {f.attname for f in bump_fields(self.model)}
         if bumped & set(fields):
             raise ValueError(f"bulk_update() bumps {', '.join(sorted(bumped))} itself; leave them out of fields.")
         with transaction.atomic(using=self.db, savepoint=False):
@@ -221,18 +169,18 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 created = super().bulk_create(objs, **options)  # type: ignore[arg-type]
                 if created:
                     record_change(self.model, self.db, pks=())
-                    dependencies.touch_linked_parents(self.model, created, self.db)
+                    touch_linked_parents(self.model, created, self.db)
             return created
         # ON CONFLICT DO UPDATE copies EXCLUDED values, which would set the
         # version back to 1: keep the counters out of it and bump the rows
         # afterwards, in the same transaction.
-        names = {f.name for f in _bump_fields(self.model)}
+        names = {f.name for f in bump_fields(self.model)}
         kept = [name for name in update_fields or () if name not in names]
         with transaction.atomic(using=self.db, savepoint=False):
             if dependencies.dependencies_of(self.model):
                 # Rows that exist may move to other parents: touch the ones they leave.
                 existing = dependencies.lock_rows(self.model, self._rows_of(objs, unique_fields).values("pk"), self.db)
-                dependencies.touch_parents(self.model, existing, self.db)
+                touch_parents(self.model, existing, self.db)
             created = super().bulk_create(
                 objs,
                 update_conflicts=True,
@@ -241,7 +189,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 **options,  # type: ignore[arg-type]
             )
             self._rows_of(objs, unique_fields).update()
-            dependencies.touch_linked_parents(self.model, created, self.db)
+            touch_linked_parents(self.model, created, self.db)
             _refresh_bumped(self, objs)
         return created
 
@@ -255,6 +203,51 @@ class VersionedQuerySet(models.QuerySet[_M]):
         for obj in objs:
             match |= Q(**{field.attname: getattr(obj, field.attname) for field in fields})
         return self.filter(match)
+
+
+# -- touches: bump the rows that show written rows ---------------------------------
+
+
+def bump_rows(model: type[models.Model], rows: Q, using: str, keep_last_modified: bool = False) -> int:
+    """Bump the rows of ``model`` that ``rows`` selects, and their table's count, nothing beyond."""
+    return VersionedQuerySet(model=model, using=using).filter(rows)._bump_only(keep_last_modified)
+
+
+def touch_parents(related: type[models.Model], rows: Any, using: str) -> None:
+    """Bump every parent that shows any of ``rows`` (pks, instances or a queryset of ``related``)."""
+    for dependency in dependencies.dependencies_of(related):
+        bump_rows(dependency.parent, dependency.parents(rows, using), using)
+
+
+def touch_linked_parents(related: type[models.Model], objs: Iterable[models.Model], using: str) -> None:
+    """Bump the parents the rows' own foreign keys point at now (reverse foreign key dependencies)."""
+    objs = list(objs)
+    for dependency in dependencies.dependencies_of(related):
+        if dependency.link_on_related is not None:
+            bump_rows(dependency.parent, dependency.parents_by_link(objs), using)
+
+
+def touch_pks(model: type[models.Model], pks: Iterable[Any], using: str) -> None:
+    """Bump these rows of ``model`` and their table's count, nothing beyond."""
+    bump_rows(model, Q(pk__in=list(pks)), using)
+
+
+def touch_instance(instance: models.Model, using: str) -> None:
+    """Bump the row and the instance in memory: a serializer about to render it must show the new version.
+
+    When this very instance was saved earlier in the same transaction (a
+    serializer's ``save()`` then ``tags.set()``), the save already moved
+    ``last_modified`` past every committed state, and both writes commit as
+    one state: moving it a second further would only hold the header back.
+    """
+    keep = saved_in_open_transaction(instance, using)
+    bump_rows(type(instance), Q(pk=instance.pk), using, keep_last_modified=keep)
+    instance.refresh_from_db(using=using, fields=bumped_attnames(type(instance)))
+
+
+def touch_referrers(model: type[models.Model], field: Any, target: models.Model, using: str) -> None:
+    """Bump the rows of ``model`` whose ``field`` points at ``target``, and what shows them."""
+    VersionedQuerySet(model=model, using=using).filter(**{field.name: target}).touch()
 
 
 class VersionedManager(models.Manager.from_queryset(VersionedQuerySet)):  # type: ignore[misc]
@@ -285,7 +278,7 @@ class VersionedModel(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        bumped = {f.name for f in _bump_fields(type(self))}
+        bumped = {f.name for f in bump_fields(type(self))}
         update_fields = kwargs.get("update_fields")
         deferred = self.get_deferred_fields()
         if update_fields is None and deferred and not self._state.adding and not kwargs.get("force_insert"):
@@ -300,33 +293,12 @@ class VersionedModel(models.Model):
         # concurrent write cannot slip in between and lend us its version.
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
-            marker = record_change(type(self), using, pks=[self.pk])
-            # Which transaction (and savepoints) wrote this instance last.
-            self._conditional_api_write = (marker, tuple(connections[using].savepoint_ids))
-            unread = [
-                f.attname
-                for f in _bump_fields(type(self))
-                if isinstance(self.__dict__.get(f.attname), (models.Expression, DatabaseDefault, F))
-            ]
+            remember_write(self, record_change(type(self), using, pks=[self.pk]), using)
+            unread = unread_bumps(self)
             if unread:
                 self.refresh_from_db(using=using, fields=unread)
 
     save.alters_data = True  # type: ignore[attr-defined]
-
-
-def saved_in_open_transaction(instance: models.Model, using: str) -> bool:
-    """Whether ``save()`` wrote this instance in the open transaction, in no savepoint rolled back since.
-
-    A savepoint released since also counts as "not known", which only costs
-    a Last-Modified second.
-    """
-    from .changes import in_current_transaction
-
-    written = getattr(instance, "_conditional_api_write", None)
-    if written is None:
-        return False
-    marker, savepoints = written
-    return in_current_transaction(marker, using) and set(savepoints) <= set(connections[using].savepoint_ids)
 
 
 def use_versioned_base_manager(model: type[models.Model]) -> None:
@@ -362,38 +334,3 @@ def claim_state(model: type[models.Model], pk: Any, state: Mapping[str, Any], us
     # A plain QuerySet: the claim itself must bump nothing.
     rows = models.QuerySet(model=model, using=using or router.db_for_write(model))
     return rows.filter(pk=pk, **lookups).update(**{first: F(first)}) == 1
-
-
-def stamp_raw_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
-    """A raw save (loaddata, deserialization) is a write too: the database clock stamps it.
-
-    Raw saves skip ``pre_save()``; without this a fixture could move
-    ``last_modified`` back to a date a client already holds.
-    """
-    if not raw or not isinstance(instance, VersionedModel):
-        return
-    exists = type(instance)._base_manager.using(using).filter(pk=instance.pk).exists()
-    for field in _bump_fields(type(instance)):
-        if not isinstance(field, VersionField):
-            setattr(instance, field.attname, field.bump_value(add=not exists))
-
-
-class ChangeCounter(models.Model):
-    """How many write transactions a versioned table has seen: what a list's ETag reads.
-
-    A table's count is the sum of its rows (shards). A writer bumps a shard
-    no other open transaction holds, or adds one, so writers never wait on
-    each other here and cannot deadlock through it; see ``changes.py``.
-    """
-
-    label = models.CharField(max_length=255, help_text="The model's label, such as blog.Article.")
-    value = models.BigIntegerField(default=0)
-    # With the count, it tells a state after a reset (flush, a restored
-    # backup) from the earlier state that had the same count.
-    changed_at = models.DateTimeField(db_default=DatabaseNow(), help_text="The database time of the latest bump.")
-
-    class Meta:
-        indexes = [models.Index(fields=["label"], name="conditional_api_label_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.label}: {self.value}"

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import models
 
-__all__ = ["find_state_row", "row_selection", "state_queryset"]
+__all__ = ["find_state_row", "query_fingerprint", "row_selection", "state_queryset"]
 
 
 def _loading_only(queryset: models.QuerySet, fields: tuple[str, ...]) -> models.QuerySet:
@@ -74,3 +74,12 @@ def row_selection(queryset: models.QuerySet) -> models.QuerySet:
     if not queryset.query.default_cols:  # values() and values_list() name their columns themselves
         return queryset
     return _loading_only(queryset, ("pk",))
+
+
+def query_fingerprint(queryset: models.QuerySet) -> tuple[str, ...]:
+    """The SQL and parameters the queryset compiles to on its database (no query runs)."""
+    try:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:
+        return ("<empty>",)
+    return (sql, *(repr(param) for param in params))

@@ -1,0 +1,109 @@
+"""The bumped fields: columns the database computes on every write, never Python.
+
+``version`` grows by one in SQL, so concurrent writers cannot lose an
+increment; ``updated_at`` is the database's time of the write;
+``last_modified`` moves to a later whole second on every write, as the
+Last-Modified header needs (see ``clock.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import F
+from django.db.models.expressions import DatabaseDefault
+
+from .clock import DatabaseNow, next_write_time
+
+__all__ = [
+    "BumpedField",
+    "LastModifiedField",
+    "UpdatedAtField",
+    "VersionField",
+    "bump_fields",
+    "bump_values",
+    "bumped_attnames",
+    "unread_bumps",
+]
+
+
+class BumpedField(models.Field):
+    """A field whose value the database computes on every write, never Python."""
+
+    def bump_value(self, add: bool) -> Any:
+        """The SQL value for an insert (``add``) or an update of the row."""
+        raise NotImplementedError
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = self.bump_value(add)
+        setattr(model_instance, self.attname, value)
+        return value
+
+    def deconstruct(self) -> Any:
+        # Migrations name the fields where users import them from, as they always have.
+        name, path, args, kwargs = super().deconstruct()
+        return name, path.replace(f"{__name__}.", "conditional_api.models.", 1), args, kwargs
+
+
+class VersionField(BumpedField, models.PositiveBigIntegerField):
+    """A counter that starts at 1 and grows by one, in SQL, on every save."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("default", 1)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def bump_value(self, add: bool) -> Any:
+        return 1 if add else F(self.attname) + 1
+
+
+class UpdatedAtField(BumpedField, models.DateTimeField):
+    """The database's time of the row's latest write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("db_default", DatabaseNow())
+        kwargs.setdefault("db_index", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def bump_value(self, add: bool) -> Any:
+        return DatabaseNow()
+
+
+class LastModifiedField(BumpedField, models.DateTimeField):
+    """The row's Last-Modified: the database clock, moved to a new whole second by every write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("db_default", DatabaseNow())
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def bump_value(self, add: bool) -> Any:
+        return DatabaseNow() if add else next_write_time(self.attname)
+
+
+def bump_fields(model: type[models.Model]) -> list[BumpedField]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, BumpedField)]
+
+
+def bumped_attnames(model: type[models.Model]) -> list[str]:
+    """The columns every write of ``model`` bumps."""
+    return [f.attname for f in bump_fields(model)]
+
+
+def bump_values(model: type[models.Model], keep_last_modified: bool = False) -> dict[str, Any]:
+    return {
+        f.attname: f.bump_value(add=False)
+        for f in bump_fields(model)
+        if not (keep_last_modified and isinstance(f, LastModifiedField))
+    }
+
+
+def unread_bumps(instance: models.Model) -> list[str]:
+    """The bumped columns of ``instance`` that still hold the SQL expression of a write, not its value."""
+    return [
+        f.attname
+        for f in bump_fields(type(instance))
+        if isinstance(instance.__dict__.get(f.attname), (models.Expression, DatabaseDefault, F))
+    ]
