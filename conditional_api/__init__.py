@@ -21,10 +21,11 @@ _EXPORTS = {
     "Validator": "validators",
     "Variant": "validators",
     "ValidatorStrategy": "validators",
-    "ModelStrategy": "validators",
-    "VersionStrategy": "validators",
-    "UpdatedAtStrategy": "validators",
-    "ContentStrategy": "validators",
+    "ModelStrategy": "strategies",
+    "VersionStrategy": "strategies",
+    "UpdatedAtStrategy": "strategies",
+    "ContentStrategy": "strategies",
+    "CollectionStrategy": "strategies",
     "make_etag": "validators",
     "Decision": "preconditions",
     "Outcome": "preconditions",
@@ -35,6 +36,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CollectionStrategy",
     "ContentStrategy",
     "Decision",
     "ModelStrategy",
@@ -75,13 +77,5 @@ if TYPE_CHECKING:
     from .decorators import conditional
     from .models import UpdatedAtField, VersionedManager, VersionedModel, VersionedQuerySet, VersionField, claim_state
     from .preconditions import Decision, Outcome, evaluate
-    from .validators import (
-        ContentStrategy,
-        ModelStrategy,
-        UpdatedAtStrategy,
-        Validator,
-        ValidatorStrategy,
-        Variant,
-        VersionStrategy,
-        make_etag,
-    )
+    from .strategies import CollectionStrategy, ContentStrategy, ModelStrategy, UpdatedAtStrategy, VersionStrategy
+    from .validators import Validator, ValidatorStrategy, Variant, make_etag

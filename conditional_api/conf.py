@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -32,8 +32,7 @@ from django.core.signals import setting_changed
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
-if TYPE_CHECKING:
-    from .validators import ValidatorStrategy
+from .validators import ValidatorStrategy
 
 __all__ = ["ViewOptions", "api_settings", "view_options", "validate_settings"]
 
@@ -66,10 +65,10 @@ TOP_LEVEL_DEFAULTS: dict[str, Any] = {
 }
 
 STRATEGY_ALIASES = {
-    "version": "conditional_api.validators.VersionStrategy",
-    "updated_at": "conditional_api.validators.UpdatedAtStrategy",
-    "content": "conditional_api.validators.ContentStrategy",
-    "collection": "conditional_api.validators.CollectionStrategy",
+    "version": "conditional_api.strategies.VersionStrategy",
+    "updated_at": "conditional_api.strategies.UpdatedAtStrategy",
+    "content": "conditional_api.strategies.ContentStrategy",
+    "collection": "conditional_api.strategies.CollectionStrategy",
 }
 
 
@@ -187,8 +186,6 @@ def validate_settings() -> list[str]:
 @lru_cache(maxsize=64)
 def resolve_strategy(name_or_path: str) -> ValidatorStrategy:
     """A strategy instance from its short name or dotted path."""
-    from .validators import ValidatorStrategy
-
     path = STRATEGY_ALIASES.get(name_or_path, name_or_path)
     try:
         strategy_class = import_string(path) if isinstance(path, str) else None

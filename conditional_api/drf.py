@@ -1,4 +1,4 @@
-"""Django REST framework integration: one mixin per action, one hook per decision.
+"""Django REST framework integration: one mixin per action, each deciding and then calling DRF's own action.
 
 The only module of the package that imports DRF (``pip install
 conditional-api[drf]``). Use the ready viewset::
@@ -10,58 +10,57 @@ conditional-api[drf]``). Use the ready viewset::
 or mix ``ConditionalRetrieveMixin``, ``ConditionalUpdateMixin``, ... into
 your own generic views. Each action runs after DRF's ``initial()``
 (authentication, permissions, throttles, content negotiation); it reads the
-validator from the view's own ``get_queryset()`` (so a user-scoped queryset
-stays scoped, and object permissions are checked on the row), decides, and
-only then runs DRF's action with its full query and serializer.
+validator through the view's own ``get_object()`` (so a scoped queryset,
+object permissions and access rules in an overridden ``get_object()`` hold),
+decides (``conditional_api.flow``), and only then runs DRF's action with its
+full query and serializer. ``finalize_response()`` stamps the validators.
 
 Hooks, each overridable: ``get_conditional_options()``,
-``get_validator_strategy()``, ``get_variant()``,
-``get_validator_object()``, ``get_validator()``, ``check_preconditions()``;
-for lists ``get_collection_strategy()`` and ``get_collection_validator()``.
+``get_validator_strategy()``, ``get_variant()``, ``get_validator_object()``
+(the row with only the validator columns loaded) and, for lists,
+``get_collection_extra()``.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NoReturn, cast
+
+try:
+    from rest_framework import mixins, status, viewsets
+except ImportError as error:  # pragma: no cover - exercised without DRF installed
+    raise ImportError(
+        "conditional_api.drf needs Django REST framework: pip install 'conditional-api[drf]'."
+    ) from error
 
 from django.db import models, router, transaction
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch
-from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from . import cache as validator_cache
+from .cache import find_row
 from .conf import ViewOptions, api_settings, view_options
-from .models import claim_state
-from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate, has_preconditions
+from .flow import Flow, is_success
+from .preconditions import SAFE_METHODS, Decision, Outcome
 from .responses import WithoutContentLength, stamp_validators
-from .rows import find_state_row, state_queryset
-from .validators import (
-    EXISTS_WITHOUT_VALIDATOR,
-    CollectionStrategy,
-    ContentStrategy,
-    ModelStrategy,
-    Validator,
-    ValidatorStrategy,
-    Variant,
-)
+from .rows import state_queryset
+from .validators import EXISTS_WITHOUT_VALIDATOR, Current, RowLookup, Validator, ValidatorStrategy, Variant
 
 __all__ = [
-    "PreconditionFailed",
-    "PreconditionRequired",
-    "MalformedPrecondition",
-    "ConditionalMixin",
-    "ConditionalRetrieveMixin",
-    "ConditionalListMixin",
     "ConditionalCreateMixin",
-    "ConditionalUpdateMixin",
     "ConditionalDestroyMixin",
+    "ConditionalListMixin",
+    "ConditionalMixin",
     "ConditionalModelViewSet",
     "ConditionalReadOnlyModelViewSet",
+    "ConditionalRetrieveMixin",
+    "ConditionalUpdateMixin",
+    "MalformedPrecondition",
+    "PreconditionFailed",
+    "PreconditionRequired",
 ]
 
 
@@ -91,11 +90,15 @@ _ERRORS: dict[Outcome, type[APIException]] = {
 
 
 class NotModifiedResponse(WithoutContentLength, Response):
-    """DRF's 304: rendered through finalize_response like the 200, without Content-Length."""
+    """DRF's 304: finalized like the 200 (same Vary and Allow), without Content-Length."""
+
+
+def _refuse(decision: Decision) -> NoReturn:
+    raise _ERRORS[decision.outcome](decision.reason)
 
 
 class ConditionalMixin:
-    """Shared hooks of the conditional mixins; use it on a ``GenericAPIView``."""
+    """What every conditional action shares; use it on a ``GenericAPIView``."""
 
     #: Options set in code; they win over ``CONDITIONAL_API`` (as DRF class attributes do).
     conditional_options: dict[str, Any] = {}
@@ -106,7 +109,14 @@ class ConditionalMixin:
     request: Request
     kwargs: dict[str, Any]
 
-    # -- options -----------------------------------------------------------
+    #: Set while ``get_validator_object()`` runs: the columns ``get_object()`` loads.
+    _state_fields: tuple[str, ...] | None = None
+    #: The row ``get_object()`` returned in full: what the response shows.
+    _shown_row: models.Model | None = None
+    #: What ``finalize_response()`` stamps: the validator and the options it goes with.
+    _stamp: tuple[Validator | None, ViewOptions] | None = None
+
+    # -- options, once per request ------------------------------------------------
 
     def get_conditional_options(self, action: str | None = None) -> ViewOptions:
         """This view's options, looked up by view path, basename, URL name and ``basename.action``."""
@@ -125,164 +135,140 @@ class ConditionalMixin:
         ]
         return view_options(keys, self.conditional_options)
 
-    def get_validator_strategy(self, options: ViewOptions | None = None) -> ValidatorStrategy:
-        return (options or self.get_conditional_options()).strategy
+    def get_validator_strategy(self, options: ViewOptions) -> ValidatorStrategy:
+        return options.strategy
 
-    def get_variant(self, options: ViewOptions | None = None) -> Variant:
+    def get_variant(self, options: ViewOptions) -> Variant:
         """The negotiated media type (with its parameters) and the shaping query parameters."""
-        options = options or self.get_conditional_options()
         return Variant.from_request(
-            self.request._request,
+            cast(HttpRequest, self.request),
             media_type=getattr(self.request, "accepted_media_type", "") or "",
             query_params=options.query_params,
             vary=options.vary,
         )
 
-    def conditional_skipped(self) -> bool:
-        """GET/HEAD in a format whose bytes the validator does not describe (the browsable API)."""
+    def conditional_flow(self, action: str | None = None) -> Flow | None:
+        """The request's flow (None for a format whose bytes no validator describes, such as the browsable API)."""
         renderer = getattr(self.request, "accepted_renderer", None)
-        return self.request.method in SAFE_METHODS and getattr(renderer, "format", None) in api_settings.SKIP_FORMATS
+        if self.request.method in SAFE_METHODS and getattr(renderer, "format", None) in api_settings.SKIP_FORMATS:
+            return None
+        options = self.get_conditional_options(action)
+        flow = Flow(cast(HttpRequest, self.request), options, self.get_variant(options))
+        flow.strategy = self.get_validator_strategy(options)
+        return flow
 
-    # -- the validator: one small query ----------------------------------------
+    # -- the validator: one small query ---------------------------------------------
 
-    def get_validator_object(self, strategy: ModelStrategy, options: ViewOptions | None = None) -> models.Model:
-        """The row as ``get_object()`` finds it, with only the validator columns loaded.
+    def get_object(self) -> Any:
+        """DRF's ``get_object()``; while the validator is read, with only its columns loaded.
 
-        Same queryset, filters and lookup as ``get_object()``, and the same
-        object permission checks, so a scoped queryset is a 404 whatever the
-        headers say. A view that overrides ``get_object()`` may enforce access
-        rules there, so its own ``get_object()`` is used instead (a full
-        query; override this method to make it cheap again). With
-        ``cache_validators`` on a primary key lookup, the row may come from
-        the validator cache (``conditional_api.cache``) with no query; the
-        object permissions are checked all the same.
+        The same queryset, filters, lookup and object permission checks, so
+        a scoped queryset is a 404 whatever the headers say, and an override
+        that calls ``super().get_object()`` keeps its access rules for
+        conditional requests too. With ``cache_validators`` on a primary key
+        lookup the row may come from the validator cache, with no query.
         """
+        fields = self._state_fields
+        if fields is None:
+            # One full row per request: the one the validator read found in
+            # full (an override's own query), or DRF's.
+            if self._shown_row is None:
+                self._shown_row = super().get_object()  # type: ignore[misc]
+            return self._shown_row
         view = cast(GenericAPIView, self)
-        if type(view).get_object is not GenericAPIView.get_object:
-            return view.get_object()
-        queryset = view.filter_queryset(view.get_queryset())
-        queryset = state_queryset(queryset, (*strategy.state_fields(queryset.model), *self.permission_fields))
-        lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
-        value = self.kwargs[lookup_url_kwarg]
-        cached = None
-        if options is not None and options.cache_validators:
-            cached = validator_cache.lookup(queryset, view.lookup_field, value)
-            if cached.row is not None:
-                view.check_object_permissions(self.request, cached.row)
-                return cached.row
-        obj = find_state_row(queryset, view.lookup_field, value)
+        queryset = state_queryset(view.filter_queryset(view.get_queryset()), (*fields, *self.permission_fields))
+        value = self.kwargs[view.lookup_url_kwarg or view.lookup_field]
+        cached = self.request.method in SAFE_METHODS and self.get_conditional_options().cache_validators
+        obj = find_row(queryset, view.lookup_field, value, cached=cached)
         if obj is None:
             raise Http404(f"No {queryset.model._meta.object_name} matches the given query.")
-        if cached is not None:
-            cached.fill(obj)
         view.check_object_permissions(self.request, obj)
         return obj
 
-    def get_validator(self, obj: models.Model, options: ViewOptions | None = None) -> Validator:
-        options = options or self.get_conditional_options()
-        strategy = cast(ModelStrategy, self.get_validator_strategy(options))
-        return strategy.validator(obj, self.get_variant(options), api_settings.release)
+    def get_validator_object(self, fields: tuple[str, ...]) -> models.Model:
+        """The row ``get_object()`` finds, loading the primary key, ``fields`` and ``permission_fields``."""
+        self._state_fields = tuple(fields)
+        try:
+            return cast(models.Model, self.get_object())
+        finally:
+            self._state_fields = None
 
-    # -- the decision --------------------------------------------------------
+    def validator_lookup(self) -> RowLookup:
+        model = cast(GenericAPIView, self).get_queryset().model
+        return RowLookup(model, self.get_validator_object)
 
-    def check_preconditions(self, validator: Validator | None, options: ViewOptions | None = None) -> Decision:
-        """Evaluate RFC 9110 §13.2.2; raise DRF errors for 400, 412 and 428."""
-        options = options or self.get_conditional_options()
-        decision = evaluate(self.request, validator, require_precondition=options.require_precondition)
-        if decision.outcome in _ERRORS:
-            raise _ERRORS[decision.outcome](decision.reason)
-        return decision
+    def decide(self, flow: Flow, current: Current) -> Response | None:
+        """A 304 to return, or None to proceed; 400, 412 and 428 are raised as DRF errors."""
+        return self.settle(flow.decide(current), current.validator, flow.options)
 
-    def not_modified_response(self, validator: Validator, options: ViewOptions) -> Response:
-        # Returned through DRF's finalize_response, so the 304 gets the same
-        # Vary and Allow headers as the 200.
-        return cast(
-            Response, stamp_validators(NotModifiedResponse(status=status.HTTP_304_NOT_MODIFIED), validator, options)
-        )
+    def settle(self, decision: Decision, validator: Validator | None, options: ViewOptions) -> Response | None:
+        if decision.outcome is Outcome.NOT_MODIFIED:
+            self._stamp = (validator, options)
+            return NotModifiedResponse(status=status.HTTP_304_NOT_MODIFIED)
+        if not decision.proceed:
+            _refuse(decision)
+        return None
 
-    def stamp_validators(self, response: Response, validator: Validator | None, options: ViewOptions) -> Response:
-        if 200 <= response.status_code < 300:
+    def shown(self, flow: Flow, current: Current, response: Response) -> Response:
+        """A read's answer: stamped with the validator of its bytes, which may still make it a 304."""
+        validator, decision = flow.rendered(current, response.status_code, lambda: self.render_now(response))
+        self._stamp = (validator, flow.options)
+        return self.settle(decision, validator, flow.options) or response
+
+    def render_now(self, response: Response) -> bytes:
+        """The bytes the response will carry, rendered as ``finalize_response()`` would."""
+        response.accepted_renderer = self.request.accepted_renderer
+        response.accepted_media_type = self.request.accepted_media_type
+        response.renderer_context = cast(GenericAPIView, self).get_renderer_context()
+        return cast(bytes, response.render().content)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        """Stamp the validators on a 2xx or 304, the one place they are set."""
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if self._stamp is not None and (is_success(response.status_code) or isinstance(response, NotModifiedResponse)):
+            validator, options = self._stamp
             stamp_validators(response, validator, options)
         return response
 
-    def _conditional_write(self, action: Any, *args: Any, **kwargs: Any) -> Response:
-        """Decide, then run a write action inside a transaction that first claims the row."""
-        options = self.get_conditional_options()
-        strategy = self.get_validator_strategy(options)
-        if not isinstance(strategy, ModelStrategy):
-            # A content hash exists only after rendering: no ETag is read
-            # before this write, so only If-Match "*" can hold, and there is
-            # no row state to compare-and-set. A missing row is still the
-            # 404 it would be without preconditions (§13.2.1).
+    def conditional_write(self, action: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Decide, then run DRF's write action inside a transaction that first claims the row."""
+        flow = cast(Flow, self.conditional_flow())
+        current = flow.read_row(self.validator_lookup())
+        if not current.known:
+            # Nothing read: the row must still be there, as without preconditions (§13.2.1).
             cast(GenericAPIView, self).get_object()
-            self.check_preconditions(EXISTS_WITHOUT_VALIDATOR, options)
-            return action(self.request, *args, **kwargs)
-        obj = self.get_validator_object(strategy)
-        validator = self.get_validator(obj, options)
-        decision = self.check_preconditions(validator, options)
-        model = type(obj)
-        using = router.db_for_write(model, instance=obj)
-        new_validator = None
-        with transaction.atomic(using=using):
-            if decision.conditional and not claim_state(model, obj.pk, validator.state, using):
-                raise PreconditionFailed("The resource changed while this request was checked.")
-            response = action(self.request, *args, **kwargs)
-            if self.request.method != "DELETE" and 200 <= response.status_code < 300:
-                # Read while the write still holds the row, so no later
-                # writer's version can be stamped on this body.
-                obj.refresh_from_db(fields=strategy.state_fields(model))
-                new_validator = self.get_validator(obj, options)
-        return self.stamp_validators(response, new_validator, options) if new_validator else response
-
-    def _content_validated(self, response: Response, options: ViewOptions) -> Response:
-        """Validators from the rendered bytes: a 304 saves bandwidth, not work."""
-        if not 200 <= response.status_code < 300 or self.conditional_skipped():
-            return response
-        strategy = self.get_validator_strategy(options)
-        if not isinstance(strategy, ContentStrategy):
-            strategy = ContentStrategy()
-        view = cast(GenericAPIView, self)
-        response.accepted_renderer = self.request.accepted_renderer
-        response.accepted_media_type = self.request.accepted_media_type
-        response.renderer_context = view.get_renderer_context()
-        response.render()
-        validator = strategy.validator_for_content(response.content, self.get_variant(options), api_settings.release)
-        decision = self.check_preconditions(validator, options)
-        if decision.outcome is Outcome.NOT_MODIFIED:
-            return self.not_modified_response(validator, options)
-        return self.stamp_validators(response, validator, options)
+        decision = flow.decide(current)
+        self.settle(decision, None, flow.options)
+        written = flow.write(current, decision, lambda: action(request, *args, **kwargs), _refuse)
+        if written.stamp and written.validator is not None:
+            self._stamp = (written.validator, flow.options)
+        return cast(Response, written.response)
 
 
 class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
     """GET/HEAD of one object: 304 from the validator query, before the full query and serializer."""
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if self.conditional_skipped():
+        flow = self.conditional_flow()
+        if flow is None:
             return super().retrieve(request, *args, **kwargs)
-        options = self.get_conditional_options()
-        strategy = self.get_validator_strategy(options)
-        if not isinstance(strategy, ModelStrategy):
-            return self._content_validated(super().retrieve(request, *args, **kwargs), options)
-        if not has_preconditions(self.request) and not options.cache_validators:
-            # Nothing to decide, so no validator query: a first fetch costs
-            # what DRF's does, and its validators come from the row it renders.
-            # (With the validator cache, the validator read fills the cache.)
-            return self.rendered(cast(GenericAPIView, self).get_object(), options)
-        row = self.get_validator_object(strategy, options)
-        validator = self.get_validator(row, options)
-        decision = self.check_preconditions(validator, options)
-        if decision.outcome is Outcome.NOT_MODIFIED:
-            return self.not_modified_response(validator, options)
-        return self.rendered(row if not row.get_deferred_fields() else cast(GenericAPIView, self).get_object(), options)
+        if flow.needs_read():
+            current = flow.read_row(self.validator_lookup())
+            if (not_modified := self.decide(flow, current)) is not None:
+                return not_modified
+            if current.row is not None and not current.row.get_deferred_fields():
+                self._shown_row = current.row  # get_object() returned it in full: render it
+        # Without a precondition nothing can be decided early, so no validator
+        # query: a first fetch costs what DRF's does.
+        response = super().retrieve(request, *args, **kwargs)
+        return self.shown(flow, self.rendered_row(flow), response)
 
-    def rendered(self, instance: models.Model, options: ViewOptions) -> Response:
-        """The 200, stamped with the validator of the row the serializer renders.
-
-        If a write landed since the validator query, the ETag still
-        describes these bytes.
-        """
-        serializer = cast(GenericAPIView, self).get_serializer(instance)
-        return self.stamp_validators(Response(serializer.data), self.get_validator(instance, options), options)
+    def rendered_row(self, flow: Flow) -> Current:
+        """What the rendered row says: the 200's ETag describes its bytes, even if a write landed since the check."""
+        row = self._shown_row
+        if row is None:
+            return Current(None)
+        return flow.read_row(RowLookup(type(row), lambda fields: row))
 
 
 class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
@@ -292,70 +278,52 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
     uses the collection strategy; ``content`` hashes the rendered page instead.
     """
 
-    def get_collection_strategy(self, queryset: models.QuerySet, options: ViewOptions) -> CollectionStrategy | None:
-        """The collection strategy for this list, or None to validate by content."""
-        strategy = self.get_validator_strategy(options)
-        if isinstance(strategy, ContentStrategy):
-            return None
-        if not isinstance(strategy, CollectionStrategy):
-            strategy = CollectionStrategy()
-        return strategy if strategy.applies_to(queryset.model) else None
-
-    def get_collection_validator(
-        self, queryset: models.QuerySet, strategy: CollectionStrategy, options: ViewOptions
-    ) -> Validator:
-        """The list's validator: one query, for the queryset the page is cut from."""
-        view = cast(GenericAPIView, self)
-        # Pagination links are absolute URLs that copy the whole query string.
-        extra = (self.request.build_absolute_uri(),) if view.paginator is not None else ()
-        return strategy.validator_for_queryset(queryset, self.get_variant(options), api_settings.release, extra)
+    def get_collection_extra(self) -> tuple[Any, ...]:
+        """What the list's bytes depend on besides its rows: pagination links copy the absolute URL."""
+        return (self.request.build_absolute_uri(),) if cast(GenericAPIView, self).paginator is not None else ()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        options = self.get_conditional_options()
-        if self.conditional_skipped():
+        flow = self.conditional_flow()
+        if flow is None:
             return super().list(request, *args, **kwargs)
         view = cast(GenericAPIView, self)
-        queryset = view.filter_queryset(view.get_queryset())
-        strategy = self.get_collection_strategy(queryset, options)
-        if strategy is None:
-            return self._content_validated(super().list(request, *args, **kwargs), options)
-        validator = self.get_collection_validator(queryset, strategy, options)
-        decision = self.check_preconditions(validator, options)
-        if decision.outcome is Outcome.NOT_MODIFIED:
-            return self.not_modified_response(validator, options)
-        # DRF's list(), on the queryset the validator was computed for.
-        page = view.paginate_queryset(queryset)
-        if page is not None:
-            response = view.get_paginated_response(view.get_serializer(page, many=True).data)
-        else:
-            response = Response(view.get_serializer(queryset, many=True).data)
-        return self.stamp_validators(response, validator, options)
+        current = flow.read_collection(view.filter_queryset(view.get_queryset()), self.get_collection_extra())
+        if (not_modified := self.decide(flow, current)) is not None:
+            return not_modified
+        return self.shown(flow, current, super().list(request, *args, **kwargs))
 
 
 class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
     """POST: 201 with the new object's validators and a Location."""
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        flow = cast(Flow, self.conditional_flow())
         # The list exists but its ETag is not read before a write: If-Match
         # "*" holds, a listed tag or If-None-Match "*" fails, malformed is 400.
-        self.check_preconditions(EXISTS_WITHOUT_VALIDATOR)
-        serializer = cast(GenericAPIView, self).get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        self.settle(flow.decide(Current(EXISTS_WITHOUT_VALIDATOR)), None, flow.options)
         model = cast(GenericAPIView, self).get_queryset().model
         # The row and its M2M links are one state, committed together: one
         # version step and one Last-Modified second, not one per statement.
         with transaction.atomic(using=router.db_for_write(model)):
-            self.perform_create(serializer)
-        headers = self.get_success_headers(serializer.data)
-        instance = serializer.instance
-        location = self.get_created_location(instance)
+            response = super().create(request, *args, **kwargs)
+        created = self._shown_row
+        detail = self.conditional_flow(action="retrieve")
+        if created is not None and detail is not None:
+            current = detail.read_row(RowLookup(type(created), lambda fields: created))
+            if current.known:
+                self._stamp = (current.validator, detail.options)
+        return response
+
+    def perform_create(self, serializer: Any) -> None:
+        super().perform_create(serializer)
+        self._shown_row = serializer.instance  # the row the 201 shows
+
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        headers: dict[str, str] = super().get_success_headers(data)
+        location = self.get_created_location(self._shown_row) if self._shown_row is not None else None
         if location:
             headers["Location"] = location
-        response = Response(serializer.data, status=status.HTTP_201_CREATED, headers=headers)
-        options = self.get_conditional_options(action="retrieve")
-        if isinstance(options.strategy, ModelStrategy):
-            self.stamp_validators(response, self.get_validator(instance, options), options)
-        return response
+        return headers
 
     def get_created_location(self, instance: models.Model) -> str | None:
         """The URL of the new object's detail route, when the view has one."""
@@ -378,14 +346,14 @@ class ConditionalUpdateMixin(ConditionalMixin, mixins.UpdateModelMixin):
     """PUT and PATCH: 412 or 428 before the serializer runs; compare-and-set when conditional."""
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._conditional_write(super().update, *args, **kwargs)
+        return self.conditional_write(super().update, request, *args, **kwargs)
 
 
 class ConditionalDestroyMixin(ConditionalMixin, mixins.DestroyModelMixin):
     """DELETE: 412 or 428 before anything is deleted; compare-and-set when conditional."""
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._conditional_write(super().destroy, *args, **kwargs)
+        return self.conditional_write(super().destroy, request, *args, **kwargs)
 
 
 class ConditionalModelViewSet(

@@ -1,10 +1,14 @@
-"""Validators (ETag, Last-Modified) and the strategies that derive them.
+"""The value types every layer passes around: validators, variants, the ETag digest, and the strategy interface.
 
 An ETag here is a digest of everything that can change the bytes of a
 representation: the model, the primary key, the row's state columns, the
 variant (negotiated media type, the query parameters and request headers that
 shape the response) and the release salt. It is computed with BLAKE2b over a
 canonical encoding, never ``hash()``, so every process and replica agrees.
+
+This module imports nothing of the package: the strategies that read state
+(``conditional_api.strategies``), the settings and the request flow all
+build on it.
 """
 
 from __future__ import annotations
@@ -12,27 +16,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import models
 from django.http import HttpRequest
 
 __all__ = [
-    "Validator",
-    "Variant",
-    "ValidatorStrategy",
-    "ModelStrategy",
-    "VersionStrategy",
-    "UpdatedAtStrategy",
-    "ContentStrategy",
-    "CollectionStrategy",
-    "query_fingerprint",
-    "make_etag",
     "EXISTS_WITHOUT_VALIDATOR",
+    "UNKNOWN_UNTIL_RENDERED",
+    "Current",
+    "RowLookup",
+    "Validator",
+    "ValidatorStrategy",
+    "Variant",
+    "content_etag",
+    "make_etag",
+    "whole_seconds",
 ]
 
 
@@ -120,154 +122,85 @@ def make_etag(*parts: Any, variant: Variant, release: str) -> str:
     return '"' + base64.urlsafe_b64encode(digest).rstrip(b"=").decode() + '"'
 
 
-def after_release(last_modified: datetime) -> datetime:
-    """Last-Modified with ``RELEASED_AT`` as its floor, keeping distinct seconds distinct.
+def content_etag(content: bytes, variant: Variant, release: str) -> Validator:
+    """A strong ETag over rendered bytes: what any strategy falls back to once the view has run."""
+    return Validator(etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release))
 
-    A release that changes representations changes them for If-Modified-Since
-    clients too. Every earlier date becomes the release second R, so a date
-    from R on moves one second later: a write within R must not share R with
-    the states before the release.
+
+@dataclass(frozen=True)
+class Current:
+    """What a strategy knows of the resource before the view runs.
+
+    ``validator`` is None when there is no such resource. A write can be a
+    compare-and-set only when ``claim`` is given: it runs first in the
+    write's transaction and answers False when the state moved on since it
+    was read; ``reread`` then reads the validator the write left, before
+    the transaction ends.
     """
-    from .conf import api_settings
 
-    released_at = whole_seconds(api_settings.released_at)
-    if released_at is None:
-        return last_modified
-    return released_at if last_modified < released_at else last_modified + timedelta(seconds=1)
+    validator: Validator | None
+    #: False when only the rendered bytes tell (the content strategy): the
+    #: decision waits for the view.
+    known: bool = True
+    claim: Callable[[], bool] | None = None
+    reread: Callable[[], Validator | None] | None = None
+    #: The database alias the claim runs on.
+    using: str | None = None
+    #: The row the validator was read from (only its state columns may be loaded).
+    row: models.Model | None = None
+
+
+#: Nothing is known before the view runs: the rendered bytes decide.
+UNKNOWN_UNTIL_RENDERED = Current(validator=None, known=False)
+
+
+@dataclass(frozen=True)
+class RowLookup:
+    """One row of ``model``, as the adapter finds it: ``find(fields)`` loads the primary key and ``fields``.
+
+    ``find`` returns None when there is no such row (or raises the
+    framework's 404); it applies the view's own scoping and access checks.
+    """
+
+    model: type[models.Model]
+    find: Callable[[tuple[str, ...]], models.Model | None]
 
 
 class ValidatorStrategy:
-    """How a view's validators are derived. Subclass one of the built-ins to customise."""
+    """How a view's validators are derived: the hook that adapters ask, never test.
+
+    A strategy reads the current validator of one row (``read_row``) or of
+    a collection (``read_collection``), before the view runs, with the
+    cheapest query it can. Either may answer ``UNKNOWN_UNTIL_RENDERED``:
+    the rendered bytes are then hashed (``read_content``). Subclass one of
+    ``conditional_api.strategies``' built-ins to customise.
+    """
 
     name: ClassVar[str] = ""
-    #: True when the validator comes from the row before the view runs; False
-    #: when it needs the rendered response (no short-circuit, no compare-and-set).
-    reads_state: ClassVar[bool] = True
 
+    def read(
+        self,
+        queryset: models.QuerySet | None,
+        lookup: RowLookup | None,
+        variant: Variant,
+        release: str,
+        extra: Iterable[Any] = (),
+    ) -> Current:
+        """The current state of what a view shows, where the strategy picks: the row if one is named, else the collection."""
+        if lookup is not None:
+            return self.read_row(lookup, variant, release)
+        return self.read_collection(queryset, variant, release, extra)
 
-class ModelStrategy(ValidatorStrategy):
-    """Validators from a few columns of the row, read before the full query.
+    def read_row(self, lookup: RowLookup, variant: Variant, release: str) -> Current:
+        """The current validator of one row, before the view runs."""
+        return UNKNOWN_UNTIL_RENDERED
 
-    Last-Modified comes only from a :class:`~conditional_api.models.LastModifiedField`,
-    whose writes move it to a new whole second: a plain timestamp (``auto_now``)
-    can change twice within the second an HTTP date names, so a model without
-    one gets an ETag and no Last-Modified.
-    """
+    def read_collection(
+        self, queryset: models.QuerySet | None, variant: Variant, release: str, extra: Iterable[Any] = ()
+    ) -> Current:
+        """The current validator of a collection, before the view runs; ``extra`` parts join its ETag."""
+        return UNKNOWN_UNTIL_RENDERED
 
-    last_modified_field: ClassVar[str] = "last_modified"
-
-    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
-        """The columns that identify the row's state for this strategy."""
-        raise NotImplementedError
-
-    def last_modified_column(self, model: type[models.Model]) -> str | None:
-        from .models import LastModifiedField
-
-        try:
-            field = model._meta.get_field(self.last_modified_field)
-        except FieldDoesNotExist:
-            return None
-        return field.attname if isinstance(field, LastModifiedField) else None
-
-    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
-        """The columns the validator query reads, besides the primary key."""
-        column = self.last_modified_column(model)
-        return (*self.own_fields(model), *((column,) if column else ()))
-
-    def validator(self, obj: models.Model, variant: Variant, release: str) -> Validator:
-        model = type(obj)
-        state = {name: getattr(obj, name) for name in self.state_fields(model)}
-        etag = make_etag(obj._meta.label_lower, obj.pk, *state.values(), variant=variant, release=release)
-        column = self.last_modified_column(model)
-        last_modified = whole_seconds(state[column]) if column else None
-        if last_modified is not None:
-            last_modified = after_release(last_modified)
-        return Validator(etag=etag, last_modified=last_modified, state=state)
-
-
-class VersionStrategy(ModelStrategy):
-    """A strong ETag from the version counter (and ``last_modified``, so a re-created pk differs)."""
-
-    name = "version"
-    version_field: ClassVar[str] = "version"
-
-    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
-        return (self.version_field,)
-
-
-class UpdatedAtStrategy(ModelStrategy):
-    """An ETag from the ``updated_at`` timestamp, for models with or without a version."""
-
-    name = "updated_at"
-    updated_field: ClassVar[str] = "updated_at"
-
-    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
-        return (self.updated_field,)
-
-
-class ContentStrategy(ValidatorStrategy):
-    """A strong ETag from the rendered bytes: for views with no model behind them.
-
-    It saves bandwidth, not work: the view runs in full before the decision.
-    """
-
-    name = "content"
-    reads_state = False
-
-    def validator_for_content(self, content: bytes, variant: Variant, release: str) -> Validator:
-        return Validator(
-            etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release)
-        )
-
-
-class CollectionStrategy(ValidatorStrategy):
-    """A strong ETag for a list, from its table's change count and the query that selects it.
-
-    One query (the count, see ``conditional_api.changes``), whatever the
-    table size, filters, ordering and page: a 304 never runs the list's own
-    query or COUNT. The ETag covers the compiled SQL of the filtered, ordered
-    queryset (so users who see different rows get different ETags), the
-    variant (page and page size are query parameters) and any ``extra``
-    parts the caller adds, such as the absolute URL that ``next`` links
-    copy. Any committed write to the table changes it, including writes to
-    rows on no page the client holds: the price of a flat cost.
-
-    Lists get no Last-Modified: one date for many rows cannot keep distinct
-    seconds distinct (see ``clock.py``).
-    """
-
-    name = "collection"
-
-    def applies_to(self, model: type[models.Model]) -> bool:
-        """Only tables whose writes are counted: anything else would never change its ETag."""
-        from .models import VersionedModel
-
-        return issubclass(model, VersionedModel)
-
-    def validator_for_queryset(
-        self, queryset: models.QuerySet, variant: Variant, release: str, extra: Iterable[Any] = ()
-    ) -> Validator:
-        from .changes import read_state
-        from .rows import row_selection
-
-        table = read_state(queryset.model, queryset.db)
-        etag = make_etag(
-            "collection",
-            queryset.model._meta.label_lower,
-            table.changes,
-            table.changed_at,
-            *query_fingerprint(row_selection(queryset)),
-            *extra,
-            variant=variant,
-            release=release,
-        )
-        return Validator(etag=etag, state={"changes": table.changes})
-
-
-def query_fingerprint(queryset: models.QuerySet) -> tuple[str, ...]:
-    """The SQL and parameters the queryset compiles to on its database (no query runs)."""
-    try:
-        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    except EmptyResultSet:
-        return ("<empty>",)
-    return (sql, *(repr(param) for param in params))
+    def read_content(self, content: bytes, variant: Variant, release: str) -> Validator:
+        """The validator of rendered bytes."""
+        return content_etag(content, variant, release)

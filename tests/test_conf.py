@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from conditional_api.conf import validate_settings, view_options
-from conditional_api.validators import ContentStrategy, UpdatedAtStrategy, VersionStrategy
+from conditional_api.strategies import ContentStrategy, UpdatedAtStrategy, VersionStrategy
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_defaults_without_any_setting():
 
 
 def test_a_strategy_by_dotted_path():
-    with override_settings(CONDITIONAL_API={"DEFAULTS": {"strategy": "conditional_api.validators.UpdatedAtStrategy"}}):
+    with override_settings(CONDITIONAL_API={"DEFAULTS": {"strategy": "conditional_api.strategies.UpdatedAtStrategy"}}):
         assert isinstance(view_options(["x"]).strategy, UpdatedAtStrategy)
 
 

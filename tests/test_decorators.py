@@ -94,18 +94,18 @@ class TestSyncAndAsync:
         assert response.status_code == 400 and Note.objects.get(pk=note.pk).text == "one"
 
     def test_a_write_between_check_and_claim_is_not_lost(self, client, note, url, monkeypatch):
-        from conditional_api import decorators
+        from conditional_api.flow import Flow
 
         etag = client.get(url.format(note.pk)).headers["ETag"]
-        original = decorators._Conditional.read_validator
+        original = Flow.read
 
-        def read_then_concurrent_write(self, request, options, kwargs):
-            result = original(self, request, options, kwargs)
-            if request.method == "PUT":
+        def read_then_concurrent_write(self, *args):
+            current = original(self, *args)
+            if self.request.method == "PUT":
                 Note.objects.filter(pk=note.pk).update(text="the other writer")
-            return result
+            return current
 
-        monkeypatch.setattr(decorators._Conditional, "read_validator", read_then_concurrent_write)
+        monkeypatch.setattr(Flow, "read", read_then_concurrent_write)
         assert put(client, url.format(note.pk), "mine", HTTP_IF_MATCH=etag).status_code == 412
         assert Note.objects.get(pk=note.pk).text == "the other writer"
 
@@ -232,17 +232,17 @@ class TestValidatorCallableWrites:
         assert Note.objects.get(pk=note.pk).text == "two"
 
     def test_with_claim_a_write_between_check_and_claim_is_not_lost(self, client, note, monkeypatch):
-        from conditional_api import decorators
+        from conditional_api.flow import Flow
 
         url = f"/test/claimed-notes/{note.pk}/"
         etag = client.get(url).headers["ETag"]
-        original = decorators._Conditional.claim
+        original = Flow.write
 
-        def concurrent_write_then_claim(self, request, row, validator, kwargs):
-            Note.objects.filter(pk=kwargs["pk"]).update(text="the other writer")
-            return original(self, request, row, validator, kwargs)
+        def concurrent_write_then_claim(self, current, decision, call, refuse):
+            Note.objects.filter(pk=note.pk).update(text="the other writer")
+            return original(self, current, decision, call, refuse)
 
-        monkeypatch.setattr(decorators._Conditional, "claim", concurrent_write_then_claim)
+        monkeypatch.setattr(Flow, "write", concurrent_write_then_claim)
         assert put(client, url, "mine", HTTP_IF_MATCH=etag).status_code == 412
         assert Note.objects.get(pk=note.pk).text == "the other writer"
 

@@ -15,7 +15,7 @@ from django.utils.http import http_date
 from model_bakery import baker
 from rest_framework.test import APIClient
 
-from conditional_api.drf import ConditionalMixin
+from conditional_api.flow import Flow
 from example_project.blog.models import Article, Author
 from example_project.blog.serializers import ArticleSerializer
 from tests.conftest import write_behind_the_orm
@@ -276,15 +276,15 @@ class TestWrites:
     def test_a_write_that_lands_between_check_and_claim_loses_nothing(self, staff_client, article, monkeypatch):
         """Another writer commits after the precondition passed: the claim fails, 412, their write stays."""
         etag = etag_of(staff_client, detail(article))
-        original = ConditionalMixin.get_validator
+        original = Flow.read_row
 
-        def validator_then_concurrent_write(self, obj, options=None):
-            validator = original(self, obj, options)
+        def read_then_concurrent_write(self, lookup):
+            current = original(self, lookup)
             if self.request.method == "PATCH":
-                Article.objects.filter(pk=obj.pk).update(title="the other writer")
-            return validator
+                Article.objects.filter(pk=article.pk).update(title="the other writer")
+            return current
 
-        monkeypatch.setattr(ConditionalMixin, "get_validator", validator_then_concurrent_write)
+        monkeypatch.setattr(Flow, "read_row", read_then_concurrent_write)
         response = staff_client.patch(detail(article), {"title": "mine"}, format="json", HTTP_IF_MATCH=etag)
         assert response.status_code == 412
         assert Article.objects.get(pk=article.pk).title == "the other writer"
@@ -428,17 +428,17 @@ class TestOverriddenGetObject:
 
 def test_a_200_carries_the_etag_of_the_bytes_it_serves(api_client, article, monkeypatch):
     """A write between the validator query and the full query: the ETag follows the body."""
-    original = ConditionalMixin.get_validator
+    original = Flow.read_row
     calls = []
 
-    def write_after_the_validator_query(self, obj, options=None):
-        validator = original(self, obj, options)
+    def write_after_the_validator_query(self, lookup):
+        current = original(self, lookup)
         if not calls:
             Article.objects.filter(pk=article.pk).update(title="written in between")
-        calls.append(validator)
-        return validator
+        calls.append(current)
+        return current
 
-    monkeypatch.setattr(ConditionalMixin, "get_validator", write_after_the_validator_query)
+    monkeypatch.setattr(Flow, "read_row", write_after_the_validator_query)
     # A client revalidating a copy it no longer has: the validator query runs first.
     served = api_client.get(detail(article), HTTP_IF_NONE_MATCH='"an old copy"')
     monkeypatch.undo()

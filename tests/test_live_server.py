@@ -18,7 +18,8 @@ from django.db import transaction
 from django.utils.http import http_date
 from model_bakery import baker
 
-from conditional_api.validators import Variant, VersionStrategy
+from conditional_api.strategies import VersionStrategy
+from conditional_api.validators import Variant
 from example_project.blog.models import Article, Author, Tag
 from tests.conftest import requires_postgres, requires_redis
 from tests.live import GunicornServer, basic_auth, gunicorn_server, gunicorn_url, make_server_user, session_auth

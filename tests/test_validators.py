@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 import pytest
 from django.test import RequestFactory
 
-from conditional_api.validators import UpdatedAtStrategy, Validator, Variant, VersionStrategy, make_etag, whole_seconds
+from conditional_api.strategies import UpdatedAtStrategy, VersionStrategy
+from conditional_api.validators import Validator, Variant, make_etag, whole_seconds
 
 MOMENT = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=timezone.utc)
 BASE = dict(variant=Variant(media_type="application/json"), release="r1")

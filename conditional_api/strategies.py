@@ -1,0 +1,224 @@
+"""The built-in strategies: how each reads its validator, what a write can claim, what it needs loaded.
+
+* ``version`` and ``updated_at`` (:class:`ModelStrategy`): a few columns of
+  the row, read before the full query; a write claims the row in the state
+  its precondition saw (compare-and-set). On a list they validate the
+  collection as ``collection`` does.
+* ``collection``: a list's table change count and the query that selects
+  it, in one query; nothing to claim before a write.
+* ``content``: the rendered bytes; nothing is known before the view runs.
+
+Adding a strategy is one subclass of :class:`~conditional_api.validators.ValidatorStrategy`,
+named in ``CONDITIONAL_API`` by its dotted path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ObjectDoesNotExist
+from django.db import models, router
+
+from .changes import read_state
+from .conf import api_settings
+from .fields import LastModifiedField
+from .models import VersionedModel, claim_state
+from .rows import query_fingerprint, row_selection
+from .validators import (
+    UNKNOWN_UNTIL_RENDERED,
+    Current,
+    RowLookup,
+    Validator,
+    ValidatorStrategy,
+    Variant,
+    make_etag,
+    whole_seconds,
+)
+
+__all__ = [
+    "CollectionStrategy",
+    "ContentStrategy",
+    "ModelStrategy",
+    "UpdatedAtStrategy",
+    "ValidatorStrategy",
+    "VersionStrategy",
+    "after_release",
+]
+
+
+def after_release(last_modified: datetime) -> datetime:
+    """Last-Modified with ``RELEASED_AT`` as its floor, keeping distinct seconds distinct.
+
+    A release that changes representations changes them for If-Modified-Since
+    clients too. Every earlier date becomes the release second R, so a date
+    from R on moves one second later: a write within R must not share R with
+    the states before the release.
+    """
+    released_at = whole_seconds(api_settings.released_at)
+    if released_at is None:
+        return last_modified
+    return released_at if last_modified < released_at else last_modified + timedelta(seconds=1)
+
+
+class ModelStrategy(ValidatorStrategy):
+    """Validators from a few columns of the row, read before the full query.
+
+    Last-Modified comes only from a :class:`~conditional_api.fields.LastModifiedField`,
+    whose writes move it to a new whole second: a plain timestamp (``auto_now``)
+    can change twice within the second an HTTP date names, so a model without
+    one gets an ETag and no Last-Modified.
+    """
+
+    last_modified_field: ClassVar[str] = "last_modified"
+
+    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        """The columns that identify the row's state for this strategy."""
+        raise NotImplementedError
+
+    def last_modified_column(self, model: type[models.Model]) -> str | None:
+        try:
+            field = model._meta.get_field(self.last_modified_field)
+        except FieldDoesNotExist:
+            return None
+        return field.attname if isinstance(field, LastModifiedField) else None
+
+    def state_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        """The columns the validator query reads, besides the primary key."""
+        column = self.last_modified_column(model)
+        return (*self.own_fields(model), *((column,) if column else ()))
+
+    def validator(self, obj: models.Model, variant: Variant, release: str) -> Validator:
+        """The validator of a row whose state columns are loaded."""
+        model = type(obj)
+        state = {name: getattr(obj, name) for name in self.state_fields(model)}
+        etag = make_etag(obj._meta.label_lower, obj.pk, *state.values(), variant=variant, release=release)
+        column = self.last_modified_column(model)
+        last_modified = whole_seconds(state[column]) if column else None
+        if last_modified is not None:
+            last_modified = after_release(last_modified)
+        return Validator(etag=etag, last_modified=last_modified, state=state)
+
+    def current(self, row: models.Model, variant: Variant, release: str) -> Current:
+        """What a row in hand says, and how a write claims it in that state."""
+        validator = self.validator(row, variant, release)
+        model = type(row)
+        using = router.db_for_write(model, instance=row)
+
+        def reread() -> Validator | None:
+            try:
+                row.refresh_from_db(fields=self.state_fields(model))
+            except ObjectDoesNotExist:
+                return None
+            return self.validator(row, variant, release)
+
+        return Current(
+            validator,
+            claim=lambda: claim_state(model, row.pk, validator.state, using),
+            reread=reread,
+            using=using,
+            row=row,
+        )
+
+    def read_row(self, lookup: RowLookup, variant: Variant, release: str) -> Current:
+        row = lookup.find(self.state_fields(lookup.model))
+        return Current(None) if row is None else self.current(row, variant, release)
+
+    def read_collection(
+        self, queryset: models.QuerySet | None, variant: Variant, release: str, extra: Iterable[Any] = ()
+    ) -> Current:
+        # A list of versioned rows is validated as a collection.
+        if queryset is None:
+            raise ImproperlyConfigured(f"The {self.name!r} strategy needs a model or queryset to read.")
+        return CollectionStrategy().read_collection(queryset, variant, release, extra)
+
+
+class VersionStrategy(ModelStrategy):
+    """A strong ETag from the version counter (and ``last_modified``, so a re-created pk differs)."""
+
+    name = "version"
+    version_field: ClassVar[str] = "version"
+
+    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        return (self.version_field,)
+
+
+class UpdatedAtStrategy(ModelStrategy):
+    """An ETag from the ``updated_at`` timestamp, for models with or without a version."""
+
+    name = "updated_at"
+    updated_field: ClassVar[str] = "updated_at"
+
+    def own_fields(self, model: type[models.Model]) -> tuple[str, ...]:
+        return (self.updated_field,)
+
+
+class ContentStrategy(ValidatorStrategy):
+    """A strong ETag from the rendered bytes: for views with no model behind them.
+
+    It saves bandwidth, not work: the view runs in full before the decision,
+    and a write has no ETag to compare before it runs.
+    """
+
+    name = "content"
+
+
+class CollectionStrategy(ValidatorStrategy):
+    """A strong ETag for a list, from its table's change count and the query that selects it.
+
+    One query (the count, see ``conditional_api.changes``), whatever the
+    table size, filters, ordering and page: a 304 never runs the list's own
+    query or COUNT. The ETag covers the compiled SQL of the filtered, ordered
+    queryset (so users who see different rows get different ETags), the
+    variant (page and page size are query parameters) and any ``extra``
+    parts the caller adds, such as the absolute URL that ``next`` links
+    copy. Any committed write to the table changes it, including writes to
+    rows on no page the client holds: the price of a flat cost.
+
+    Lists get no Last-Modified: one date for many rows cannot keep distinct
+    seconds distinct (see ``clock.py``). A count cannot be claimed, so a
+    write sees a resource that exists with no ETag to compare; a table whose
+    writes are not counted (not versioned) is validated by content.
+    """
+
+    name = "collection"
+
+    def applies_to(self, model: type[models.Model]) -> bool:
+        """Only tables whose writes are counted: anything else would never change its ETag."""
+        return issubclass(model, VersionedModel)
+
+    def read(
+        self,
+        queryset: models.QuerySet | None,
+        lookup: RowLookup | None,
+        variant: Variant,
+        release: str,
+        extra: Iterable[Any] = (),
+    ) -> Current:
+        return self.read_collection(queryset, variant, release, extra)
+
+    def read_collection(
+        self, queryset: models.QuerySet | None, variant: Variant, release: str, extra: Iterable[Any] = ()
+    ) -> Current:
+        if queryset is None:
+            raise ImproperlyConfigured(f"The {self.name!r} strategy needs a model or queryset to read.")
+        if not self.applies_to(queryset.model):
+            return UNKNOWN_UNTIL_RENDERED
+        return Current(self.validator_for_queryset(queryset, variant, release, extra))
+
+    def validator_for_queryset(
+        self, queryset: models.QuerySet, variant: Variant, release: str, extra: Iterable[Any] = ()
+    ) -> Validator:
+        table = read_state(queryset.model, queryset.db)
+        etag = make_etag(
+            "collection",
+            queryset.model._meta.label_lower,
+            table.changes,
+            table.changed_at,
+            *query_fingerprint(row_selection(queryset)),
+            *extra,
+            variant=variant,
+            release=release,
+        )
+        return Validator(etag=etag, state={"changes": table.changes})
