@@ -34,7 +34,7 @@ from django.utils.module_loading import import_string
 
 from .validators import ValidatorStrategy
 
-__all__ = ["ViewOptions", "api_settings", "view_options", "validate_settings"]
+__all__ = ["ViewOptions", "api_settings", "validate_settings", "view_options"]
 
 SETTING_NAME = "CONDITIONAL_API"
 

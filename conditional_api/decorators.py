@@ -39,7 +39,7 @@ from .validators import Current, RowLookup, Validator, Variant
 __all__ = ["conditional"]
 
 View = TypeVar("View", bound=Callable[..., Any])
-QuerySetSource: TypeAlias = type[models.Model] | models.QuerySet | Callable[[HttpRequest], models.QuerySet]
+QuerySetSource: TypeAlias = type[models.Model] | models.QuerySet[Any] | Callable[[HttpRequest], models.QuerySet[Any]]
 ValidatorFunc: TypeAlias = Callable[..., Validator | None]
 ClaimFunc: TypeAlias = Callable[..., bool]
 
@@ -85,15 +85,17 @@ class _Conditional:
     def flow(self, request: HttpRequest) -> Flow:
         match = getattr(request, "resolver_match", None)
         options = view_options([self.view_path, match.url_name if match else None], self.explicit)
-        return Flow(request, options, Variant.from_request(request, query_params=options.query_params, vary=options.vary))
+        return Flow(
+            request, options, Variant.from_request(request, query_params=options.query_params, vary=options.vary)
+        )
 
-    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         source = self.queryset
         if isinstance(source, type) and issubclass(source, models.Model):
-            return source._default_manager.all()  # type: ignore[attr-defined]  # set by ModelBase
+            return source._default_manager.all()
         if isinstance(source, models.QuerySet):
             return source.all()
-        return cast(Callable[[HttpRequest], models.QuerySet], source)(request)
+        return cast(Callable[[HttpRequest], models.QuerySet[Any]], source)(request)
 
     def read(self, flow: Flow, request: HttpRequest, kwargs: dict[str, Any]) -> Current:
         """The resource's current state: from ``validator=``, or as the strategy reads the queryset."""

@@ -23,14 +23,12 @@ Hooks, each overridable: ``get_conditional_options()``,
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 try:
     from rest_framework import mixins, status, viewsets
 except ImportError as error:  # pragma: no cover - exercised without DRF installed
-    raise ImportError(
-        "conditional_api.drf needs Django REST framework: pip install 'conditional-api[drf]'."
-    ) from error
+    raise ImportError("conditional_api.drf needs Django REST framework: pip install 'conditional-api[drf]'.") from error
 
 from django.db import models, router, transaction
 from django.http import Http404, HttpRequest
@@ -89,6 +87,12 @@ _ERRORS: dict[Outcome, type[APIException]] = {
 }
 
 
+if TYPE_CHECKING:
+    _GenericView = GenericAPIView[Any]
+else:
+    _GenericView = object
+
+
 class NotModifiedResponse(WithoutContentLength, Response):
     """DRF's 304: finalized like the 200 (same Vary and Allow), without Content-Length."""
 
@@ -97,7 +101,7 @@ def _refuse(decision: Decision) -> NoReturn:
     raise _ERRORS[decision.outcome](decision.reason)
 
 
-class ConditionalMixin:
+class ConditionalMixin(_GenericView):
     """What every conditional action shares; use it on a ``GenericAPIView``."""
 
     #: Options set in code; they win over ``CONDITIONAL_API`` (as DRF class attributes do).
@@ -105,9 +109,6 @@ class ConditionalMixin:
     #: Columns your object permissions read, loaded with the validator columns
     #: so that checking them costs no extra query.
     permission_fields: tuple[str, ...] = ()
-
-    request: Request
-    kwargs: dict[str, Any]
 
     #: Set while ``get_validator_object()`` runs: the columns ``get_object()`` loads.
     _state_fields: tuple[str, ...] | None = None
@@ -120,10 +121,9 @@ class ConditionalMixin:
 
     def get_conditional_options(self, action: str | None = None) -> ViewOptions:
         """This view's options, looked up by view path, basename, URL name and ``basename.action``."""
-        view = cast(GenericAPIView, self)
-        basename = getattr(view, "basename", None)
-        action = action or getattr(view, "action", None) or (view.request.method or "get").lower()
-        match = getattr(view.request, "resolver_match", None)
+        basename = getattr(self, "basename", None)
+        action = action or getattr(self, "action", None) or (self.request.method or "get").lower()
+        match = getattr(self.request, "resolver_match", None)
         url_name = match.url_name if match else None
         if action == "retrieve" and basename and url_name in (None, f"{basename}-list"):
             url_name = f"{basename}-detail"
@@ -173,16 +173,15 @@ class ConditionalMixin:
             # One full row per request: the one the validator read found in
             # full (an override's own query), or DRF's.
             if self._shown_row is None:
-                self._shown_row = super().get_object()  # type: ignore[misc]
+                self._shown_row = super().get_object()
             return self._shown_row
-        view = cast(GenericAPIView, self)
-        queryset = state_queryset(view.filter_queryset(view.get_queryset()), (*fields, *self.permission_fields))
-        value = self.kwargs[view.lookup_url_kwarg or view.lookup_field]
+        queryset = state_queryset(self.filter_queryset(self.get_queryset()), (*fields, *self.permission_fields))
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         cached = self.request.method in SAFE_METHODS and self.get_conditional_options().cache_validators
-        obj = find_row(queryset, view.lookup_field, value, cached=cached)
+        obj = find_row(queryset, self.lookup_field, value, cached=cached)
         if obj is None:
             raise Http404(f"No {queryset.model._meta.object_name} matches the given query.")
-        view.check_object_permissions(self.request, obj)
+        self.check_object_permissions(self.request, obj)
         return obj
 
     def get_validator_object(self, fields: tuple[str, ...]) -> models.Model:
@@ -194,7 +193,7 @@ class ConditionalMixin:
             self._state_fields = None
 
     def validator_lookup(self) -> RowLookup:
-        model = cast(GenericAPIView, self).get_queryset().model
+        model = self.get_queryset().model
         return RowLookup(model, self.get_validator_object)
 
     def decide(self, flow: Flow, current: Current) -> Response | None:
@@ -219,12 +218,12 @@ class ConditionalMixin:
         """The bytes the response will carry, rendered as ``finalize_response()`` would."""
         response.accepted_renderer = self.request.accepted_renderer
         response.accepted_media_type = self.request.accepted_media_type
-        response.renderer_context = cast(GenericAPIView, self).get_renderer_context()
+        response.renderer_context = self.get_renderer_context()  # type: ignore[attr-defined]  # read by render()
         return cast(bytes, response.render().content)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         """Stamp the validators on a 2xx or 304, the one place they are set."""
-        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response = super().finalize_response(request, response, *args, **kwargs)
         if self._stamp is not None and (is_success(response.status_code) or isinstance(response, NotModifiedResponse)):
             validator, options = self._stamp
             stamp_validators(response, validator, options)
@@ -236,7 +235,7 @@ class ConditionalMixin:
         current = flow.read_row(self.validator_lookup())
         if not current.known:
             # Nothing read: the row must still be there, as without preconditions (§13.2.1).
-            cast(GenericAPIView, self).get_object()
+            self.get_object()
         decision = flow.decide(current)
         self.settle(decision, None, flow.options)
         written = flow.write(current, decision, lambda: action(request, *args, **kwargs), _refuse)
@@ -280,14 +279,13 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
 
     def get_collection_extra(self) -> tuple[Any, ...]:
         """What the list's bytes depend on besides its rows: pagination links copy the absolute URL."""
-        return (self.request.build_absolute_uri(),) if cast(GenericAPIView, self).paginator is not None else ()
+        return (self.request.build_absolute_uri(),) if self.paginator is not None else ()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         flow = self.conditional_flow()
         if flow is None:
             return super().list(request, *args, **kwargs)
-        view = cast(GenericAPIView, self)
-        current = flow.read_collection(view.filter_queryset(view.get_queryset()), self.get_collection_extra())
+        current = flow.read_collection(self.filter_queryset(self.get_queryset()), self.get_collection_extra())
         if (not_modified := self.decide(flow, current)) is not None:
             return not_modified
         return self.shown(flow, current, super().list(request, *args, **kwargs))
@@ -301,7 +299,7 @@ class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
         # The list exists but its ETag is not read before a write: If-Match
         # "*" holds, a listed tag or If-None-Match "*" fails, malformed is 400.
         self.settle(flow.decide(Current(EXISTS_WITHOUT_VALIDATOR)), None, flow.options)
-        model = cast(GenericAPIView, self).get_queryset().model
+        model = self.get_queryset().model
         # The row and its M2M links are one state, committed together: one
         # version step and one Last-Modified second, not one per statement.
         with transaction.atomic(using=router.db_for_write(model)):
@@ -327,15 +325,14 @@ class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
 
     def get_created_location(self, instance: models.Model) -> str | None:
         """The URL of the new object's detail route, when the view has one."""
-        view = cast(GenericAPIView, self)
-        basename = getattr(view, "basename", None)
+        basename = getattr(self, "basename", None)
         if not basename:
             return None
-        lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
+        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
         try:
             return reverse(
                 f"{basename}-detail",
-                kwargs={lookup_url_kwarg: getattr(instance, view.lookup_field)},
+                kwargs={lookup_url_kwarg: getattr(instance, self.lookup_field)},
                 request=self.request,
             )
         except NoReverseMatch:
@@ -362,10 +359,10 @@ class ConditionalModelViewSet(
     ConditionalUpdateMixin,
     ConditionalDestroyMixin,
     ConditionalListMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Any],
 ):
     """``ModelViewSet`` with validators, 304, 412 and 428 on every action."""
 
 
-class ConditionalReadOnlyModelViewSet(ConditionalRetrieveMixin, ConditionalListMixin, viewsets.GenericViewSet):
+class ConditionalReadOnlyModelViewSet(ConditionalRetrieveMixin, ConditionalListMixin, viewsets.GenericViewSet[Any]):
     """``ReadOnlyModelViewSet`` with validators and 304."""

@@ -72,14 +72,16 @@ class Flow:
 
     # -- 1. read ---------------------------------------------------------------
 
-    def read(self, queryset: models.QuerySet | None, lookup: RowLookup | None, extra: Iterable[Any] = ()) -> Current:
+    def read(
+        self, queryset: models.QuerySet[Any] | None, lookup: RowLookup | None, extra: Iterable[Any] = ()
+    ) -> Current:
         """What the resource is now, as the strategy picks: the row ``lookup`` names, or the collection."""
         return self.strategy.read(queryset, lookup, self.variant, self.release, extra)
 
     def read_row(self, lookup: RowLookup) -> Current:
         return self.strategy.read_row(lookup, self.variant, self.release)
 
-    def read_collection(self, queryset: models.QuerySet, extra: Iterable[Any] = ()) -> Current:
+    def read_collection(self, queryset: models.QuerySet[Any], extra: Iterable[Any] = ()) -> Current:
         return self.strategy.read_collection(queryset, self.variant, self.release, extra)
 
     def needs_read(self) -> bool:
@@ -140,7 +142,9 @@ class Flow:
         with transaction.atomic(using=current.using):
             if decision.conditional and not current.claim():
                 return Written(
-                    refuse(Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked."))
+                    refuse(
+                        Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked.")
+                    )
                 )
             response = call()
             status = getattr(response, "status_code", 0)
@@ -150,7 +154,9 @@ class Flow:
 
     # -- 4. stamp: what describes a read's bytes ------------------------------------
 
-    def rendered(self, current: Current, status_code: int, content: Callable[[], bytes | None]) -> tuple[Validator | None, Decision]:
+    def rendered(
+        self, current: Current, status_code: int, content: Callable[[], bytes | None]
+    ) -> tuple[Validator | None, Decision]:
         """The validator of a read's response, and the decision it leads to now.
 
         Known validators were decided on before the view ran. A strategy that

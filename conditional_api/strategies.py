@@ -126,7 +126,7 @@ class ModelStrategy(ValidatorStrategy):
         return Current(None) if row is None else self.current(row, variant, release)
 
     def read_collection(
-        self, queryset: models.QuerySet | None, variant: Variant, release: str, extra: Iterable[Any] = ()
+        self, queryset: models.QuerySet[Any] | None, variant: Variant, release: str, extra: Iterable[Any] = ()
     ) -> Current:
         # A list of versioned rows is validated as a collection.
         if queryset is None:
@@ -190,7 +190,7 @@ class CollectionStrategy(ValidatorStrategy):
 
     def read(
         self,
-        queryset: models.QuerySet | None,
+        queryset: models.QuerySet[Any] | None,
         lookup: RowLookup | None,
         variant: Variant,
         release: str,
@@ -199,7 +199,7 @@ class CollectionStrategy(ValidatorStrategy):
         return self.read_collection(queryset, variant, release, extra)
 
     def read_collection(
-        self, queryset: models.QuerySet | None, variant: Variant, release: str, extra: Iterable[Any] = ()
+        self, queryset: models.QuerySet[Any] | None, variant: Variant, release: str, extra: Iterable[Any] = ()
     ) -> Current:
         if queryset is None:
             raise ImproperlyConfigured(f"The {self.name!r} strategy needs a model or queryset to read.")
@@ -208,7 +208,7 @@ class CollectionStrategy(ValidatorStrategy):
         return Current(self.validator_for_queryset(queryset, variant, release, extra))
 
     def validator_for_queryset(
-        self, queryset: models.QuerySet, variant: Variant, release: str, extra: Iterable[Any] = ()
+        self, queryset: models.QuerySet[Any], variant: Variant, release: str, extra: Iterable[Any] = ()
     ) -> Validator:
         table = read_state(queryset.model, queryset.db)
         etag = make_etag(

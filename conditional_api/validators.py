@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from django.db import models
@@ -43,9 +43,9 @@ def whole_seconds(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     else:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.replace(microsecond=0)
 
 
@@ -105,7 +105,7 @@ class Variant:
 
 def _canonical_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat() if value.tzinfo else value.isoformat()
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
@@ -124,7 +124,9 @@ def make_etag(*parts: Any, variant: Variant, release: str) -> str:
 
 def content_etag(content: bytes, variant: Variant, release: str) -> Validator:
     """A strong ETag over rendered bytes: what any strategy falls back to once the view has run."""
-    return Validator(etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release))
+    return Validator(
+        etag=make_etag(hashlib.blake2b(content, digest_size=32).hexdigest(), variant=variant, release=release)
+    )
 
 
 @dataclass(frozen=True)
@@ -180,13 +182,13 @@ class ValidatorStrategy:
 
     def read(
         self,
-        queryset: models.QuerySet | None,
+        queryset: models.QuerySet[Any] | None,
         lookup: RowLookup | None,
         variant: Variant,
         release: str,
         extra: Iterable[Any] = (),
     ) -> Current:
-        """The current state of what a view shows, where the strategy picks: the row if one is named, else the collection."""
+        """The current state of what a view shows: the row if one is named, else the collection."""
         if lookup is not None:
             return self.read_row(lookup, variant, release)
         return self.read_collection(queryset, variant, release, extra)
@@ -196,7 +198,7 @@ class ValidatorStrategy:
         return UNKNOWN_UNTIL_RENDERED
 
     def read_collection(
-        self, queryset: models.QuerySet | None, variant: Variant, release: str, extra: Iterable[Any] = ()
+        self, queryset: models.QuerySet[Any] | None, variant: Variant, release: str, extra: Iterable[Any] = ()
     ) -> Current:
         """The current validator of a collection, before the view runs; ``extra`` parts join its ETag."""
         return UNKNOWN_UNTIL_RENDERED
