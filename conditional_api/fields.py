@@ -8,11 +8,12 @@ Last-Modified header needs (see ``clock.py``).
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models import F
-from django.db.models.expressions import DatabaseDefault
+from django.db.models.expressions import Combinable, DatabaseDefault
 
 from .clock import DatabaseNow, next_write_time
 
@@ -27,8 +28,18 @@ __all__ = [
     "unread_bumps",
 ]
 
+if TYPE_CHECKING:
+    # The stubs make fields generic in the types they set and get; Django's classes are not subscriptable.
+    _Field = models.Field[Any, Any]
+    _PositiveBigIntegerField = models.PositiveBigIntegerField[int | Combinable, int]
+    _DateTimeField = models.DateTimeField[datetime | Combinable, datetime]
+else:
+    _Field = models.Field
+    _PositiveBigIntegerField = models.PositiveBigIntegerField
+    _DateTimeField = models.DateTimeField
 
-class BumpedField(models.Field):
+
+class BumpedField(_Field):
     """A field whose value the database computes on every write, never Python."""
 
     def bump_value(self, add: bool) -> Any:
@@ -46,7 +57,7 @@ class BumpedField(models.Field):
         return name, path.replace(f"{__name__}.", "conditional_api.models.", 1), args, kwargs
 
 
-class VersionField(BumpedField, models.PositiveBigIntegerField):
+class VersionField(BumpedField, _PositiveBigIntegerField):
     """A counter that starts at 1 and grows by one, in SQL, on every save."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -58,7 +69,7 @@ class VersionField(BumpedField, models.PositiveBigIntegerField):
         return 1 if add else F(self.attname) + 1
 
 
-class UpdatedAtField(BumpedField, models.DateTimeField):
+class UpdatedAtField(BumpedField, _DateTimeField):
     """The database's time of the row's latest write."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -71,7 +82,7 @@ class UpdatedAtField(BumpedField, models.DateTimeField):
         return DatabaseNow()
 
 
-class LastModifiedField(BumpedField, models.DateTimeField):
+class LastModifiedField(BumpedField, _DateTimeField):
     """The row's Last-Modified: the database clock, moved to a new whole second by every write."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -19,9 +19,9 @@ cannot lose an increment, and the instance reflects the stored values after
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from django.db import connections, models, router, transaction
 from django.db.models import F, Q
@@ -41,29 +41,29 @@ from .fields import (
 )
 
 __all__ = [
+    "BumpedField",
+    "ChangeCounter",
+    "LastModifiedField",
+    "UpdatedAtField",
+    "VersionField",
+    "VersionedManager",
+    "VersionedModel",
+    "VersionedQuerySet",
+    "bump_rows",
+    "claim_state",
     "touch_instance",
     "touch_linked_parents",
-    "bump_rows",
     "touch_parents",
     "touch_pks",
     "touch_referrers",
     "use_versioned_base_manager",
-    "BumpedField",
-    "VersionField",
-    "UpdatedAtField",
-    "LastModifiedField",
-    "VersionedQuerySet",
-    "VersionedManager",
-    "VersionedModel",
-    "claim_state",
-    "ChangeCounter",
 ]
 
 _M = TypeVar("_M", bound=models.Model)
 _REFRESH_BATCH = 500
 
 
-def _refresh_bumped(queryset: models.QuerySet, objs: Sequence[models.Model]) -> None:
+def _refresh_bumped(queryset: models.QuerySet[Any], objs: Sequence[models.Model]) -> None:
     """Copy the stored version and timestamp back onto instances after a bulk write."""
     names = [f.attname for f in bump_fields(queryset.model)]
     by_pk = {obj.pk: obj for obj in objs}
@@ -129,7 +129,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
         then queue instead of deadlocking.
         """
         with transaction.atomic(using=self.db, savepoint=False):
-            rows_to_bump: models.QuerySet = self
+            rows_to_bump: models.QuerySet[_M] = self
             pks: list[Any] | None = None  # unknown: the validator cache drops the table
             if connections[self.db].features.has_select_for_update:
                 pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
@@ -141,8 +141,9 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 record_change(self.model, self.db, pks=pks)
         return rows
 
-    def bulk_update(self, objs: Iterable[_M], fields: Sequence[str], batch_size: int | None = None) -> int:
+    def bulk_update(self, objs: Iterable[_M], fields: Iterable[str], batch_size: int | None = None) -> int:
         objs = list(objs)
+        fields = list(fields)
         bumped = {f.name for f in bump_fields(self.model)} | {f.attname for f in bump_fields(self.model)}
         if bumped & set(fields):
             raise ValueError(f"bulk_update() bumps {', '.join(sorted(bumped))} itself; leave them out of fields.")
@@ -159,14 +160,13 @@ class VersionedQuerySet(models.QuerySet[_M]):
         batch_size: int | None = None,
         ignore_conflicts: bool = False,
         update_conflicts: bool = False,
-        update_fields: Sequence[str] | None = None,
-        unique_fields: Sequence[str] | None = None,
+        update_fields: Collection[str] | None = None,
+        unique_fields: Collection[str] | None = None,
     ) -> list[_M]:
         objs = list(objs)
-        options = {"batch_size": batch_size, "ignore_conflicts": ignore_conflicts}
         if not update_conflicts:
             with transaction.atomic(using=self.db, savepoint=False):
-                created = super().bulk_create(objs, **options)  # type: ignore[arg-type]
+                created = super().bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
                 if created:
                     record_change(self.model, self.db, pks=())
                     touch_linked_parents(self.model, created, self.db)
@@ -186,7 +186,8 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 update_conflicts=True,
                 update_fields=kept,
                 unique_fields=unique_fields,
-                **options,  # type: ignore[arg-type]
+                batch_size=batch_size,
+                ignore_conflicts=ignore_conflicts,
             )
             self._rows_of(objs, unique_fields).update()
             touch_linked_parents(self.model, created, self.db)
@@ -195,10 +196,11 @@ class VersionedQuerySet(models.QuerySet[_M]):
 
     bulk_create.alters_data = True  # type: ignore[attr-defined]
 
-    def _rows_of(self, objs: Sequence[_M], unique_fields: Sequence[str] | None) -> models.QuerySet[_M]:
+    def _rows_of(self, objs: Sequence[_M], unique_fields: Collection[str] | None) -> models.QuerySet[_M]:
         if all(obj.pk is not None for obj in objs):
             return self.filter(pk__in=[obj.pk for obj in objs])
-        fields = [self.model._meta.get_field(name) for name in unique_fields or ()]
+        # bulk_create() takes concrete fields only in unique_fields: fields, not reverse relations.
+        fields = [cast("models.Field[Any, Any]", self.model._meta.get_field(name)) for name in unique_fields or ()]
         match = Q(pk__in=[])
         for obj in objs:
             match |= Q(**{field.attname: getattr(obj, field.attname) for field in fields})
@@ -250,7 +252,12 @@ def touch_referrers(model: type[models.Model], field: Any, target: models.Model,
     VersionedQuerySet(model=model, using=using).filter(**{field.name: target}).touch()
 
 
-class VersionedManager(models.Manager.from_queryset(VersionedQuerySet)):  # type: ignore[misc]
+# Bound to a name so that type checkers give the manager the QuerySet's methods;
+# at runtime VersionedManager's base is this class itself (Manager[...] is Manager).
+_VersionedManagerBase = models.Manager.from_queryset(VersionedQuerySet)
+
+
+class VersionedManager(_VersionedManagerBase[_M]):
     """The default manager of versioned models; data migrations get it too."""
 
     use_in_migrations = True
@@ -309,8 +316,9 @@ def use_versioned_base_manager(model: type[models.Model]) -> None:
     model names itself is left alone (the system check looks at it).
     """
     manager = model._meta.base_manager
-    if getattr(manager, "auto_created", False) and manager._queryset_class is models.QuerySet:
-        manager._queryset_class = VersionedQuerySet
+    # _queryset_class: private, the QuerySet class the manager's methods build (set by from_queryset()).
+    if getattr(manager, "auto_created", False) and manager._queryset_class is models.QuerySet:  # type: ignore[attr-defined]
+        manager._queryset_class = VersionedQuerySet  # type: ignore[attr-defined]
 
 
 def claim_state(model: type[models.Model], pk: Any, state: Mapping[str, Any], using: str | None = None) -> bool:
@@ -332,5 +340,5 @@ def claim_state(model: type[models.Model], pk: Any, state: Mapping[str, Any], us
             lookups[name] = value
     first = next(iter(state))
     # A plain QuerySet: the claim itself must bump nothing.
-    rows = models.QuerySet(model=model, using=using or router.db_for_write(model))
+    rows: models.QuerySet[models.Model] = models.QuerySet(model=model, using=using or router.db_for_write(model))
     return rows.filter(pk=pk, **lookups).update(**{first: F(first)}) == 1

@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
 from django.db import models
 
 from conditional_api.models import VersionedModel
@@ -17,11 +21,15 @@ class Stamped(models.Model):
     text = models.TextField(default="")
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return self.text
+
 
 class PlainManaged(VersionedModel):
     """A versioned model whose manager forgets the versioned QuerySet (system check W001)."""
 
-    objects = models.Manager()
+    # Deliberately not the VersionedManager the base class declares: the case the check reports.
+    objects: ClassVar[models.Manager[PlainManaged]] = models.Manager()  # type: ignore[assignment]
 
 
 class Triggered(VersionedModel):
