@@ -148,14 +148,21 @@ class ConditionalMixin(_GenericView):
         )
 
     def conditional_flow(self, action: str | None = None) -> Flow | None:
-        """The request's flow (None for a format whose bytes no validator describes, such as the browsable API)."""
-        renderer = getattr(self.request, "accepted_renderer", None)
-        if self.request.method in SAFE_METHODS and getattr(renderer, "format", None) in api_settings.SKIP_FORMATS:
-            return None
-        options = self.get_conditional_options(action)
-        flow = Flow(cast(HttpRequest, self.request), options, self.get_variant(options))
-        flow.strategy = self.get_validator_strategy(options)
-        return flow
+        """The request's flow, built once per action (None for a format no validator describes: the browsable API)."""
+        flows = self.__dict__.setdefault("_conditional_flows", {})
+        if action not in flows:
+            renderer = getattr(self.request, "accepted_renderer", None)
+            if self.request.method in SAFE_METHODS and getattr(renderer, "format", None) in api_settings.SKIP_FORMATS:
+                flows[action] = None
+            else:
+                options = self.get_conditional_options(action)
+                flows[action] = Flow(
+                    cast(HttpRequest, self.request),
+                    options,
+                    self.get_variant(options),
+                    self.get_validator_strategy(options),
+                )
+        return cast(Flow | None, flows[action])
 
     # -- the validator: one small query ---------------------------------------------
 
@@ -177,7 +184,8 @@ class ConditionalMixin(_GenericView):
             return self._shown_row
         queryset = state_queryset(self.filter_queryset(self.get_queryset()), (*fields, *self.permission_fields))
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
-        cached = self.request.method in SAFE_METHODS and self.get_conditional_options().cache_validators
+        flow = self.conditional_flow()
+        cached = flow is not None and flow.safe and flow.options.cache_validators
         obj = find_row(queryset, self.lookup_field, value, cached=cached)
         if obj is None:
             raise Http404(f"No {queryset.model._meta.object_name} matches the given query.")

@@ -32,7 +32,7 @@ from django.http import HttpRequest
 
 from .conf import ViewOptions, api_settings
 from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate, has_preconditions
-from .validators import EXISTS_WITHOUT_VALIDATOR, Current, RowLookup, Validator, Variant
+from .validators import EXISTS_WITHOUT_VALIDATOR, Current, RowLookup, Validator, ValidatorStrategy, Variant
 
 __all__ = ["Flow", "Written", "is_success"]
 
@@ -62,11 +62,13 @@ class Written:
 class Flow:
     """The conditional handling of one request: read, decide, proceed, stamp."""
 
-    def __init__(self, request: HttpRequest, options: ViewOptions, variant: Variant) -> None:
+    def __init__(
+        self, request: HttpRequest, options: ViewOptions, variant: Variant, strategy: ValidatorStrategy | None = None
+    ) -> None:
         self.request = request
         self.options = options
         self.variant = variant
-        self.strategy = options.strategy
+        self.strategy = strategy or options.strategy
         self.release = api_settings.release
         self.safe = request.method in SAFE_METHODS
 
