@@ -98,7 +98,7 @@ class CachedLookup:
 _MISS = CachedLookup(row=None)
 
 
-def lookup(queryset: models.QuerySet, lookup_field: str, pk: Any) -> CachedLookup:
+def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> CachedLookup:
     """The row ``queryset`` finds at ``pk``, from the cache when its entry is of the current generations.
 
     Only primary key lookups are cached: the generations are kept per row.
@@ -140,11 +140,12 @@ def lookup(queryset: models.QuerySet, lookup_field: str, pk: Any) -> CachedLooku
     return CachedLookup(row=None, _entry_key=entry_key, _generations=generations)
 
 
-def find_row(queryset: models.QuerySet, lookup_field: str, value: Any, *, cached: bool) -> models.Model | None:
-    """The row of ``queryset`` (a ``state_queryset``) at ``value``: from the cache when ``cached`` allows, else one query.
+def find_row(queryset: models.QuerySet[Any], lookup_field: str, value: Any, *, cached: bool) -> models.Model | None:
+    """The row of ``queryset`` (a ``state_queryset``) at ``value``, or None.
 
-    A row the query finds fills the cache; raises ``MultipleObjectsReturned``
-    as ``find_state_row`` does.
+    From the cache when ``cached`` allows, else one query. A row the query
+    finds fills the cache; raises ``MultipleObjectsReturned`` as
+    ``find_state_row`` does.
     """
     found = lookup(queryset, lookup_field, value) if cached else _MISS
     if found.row is not None:

@@ -20,16 +20,17 @@ from django.db import models
 __all__ = ["find_state_row", "query_fingerprint", "row_selection", "state_queryset"]
 
 
-def _loading_only(queryset: models.QuerySet, fields: tuple[str, ...]) -> models.QuerySet:
+def _loading_only(queryset: models.QuerySet[Any], fields: tuple[str, ...]) -> models.QuerySet[Any]:
     """A copy of ``queryset`` that loads only the primary key and ``fields``, with no ``select_related`` joins."""
-    clone = queryset._chain()  # type: ignore[attr-defined]  # QuerySet's own copy, as every method makes
+    # QuerySet's own copy, as every method makes (private, so untyped).
+    clone: models.QuerySet[Any] = queryset._chain()  # type: ignore[attr-defined]
     clone.query.select_related = False
     clone.query.clear_deferred_loading()
     clone.query.add_immediate_loading(fields)
     return clone
 
 
-def state_queryset(queryset: models.QuerySet, fields: tuple[str, ...]) -> models.QuerySet:
+def state_queryset(queryset: models.QuerySet[Any], fields: tuple[str, ...]) -> models.QuerySet[Any]:
     """``queryset`` loading only the primary key and ``fields``, unordered, without joins or prefetches.
 
     The same as ``queryset.select_related(None).prefetch_related(None)
@@ -40,18 +41,19 @@ def state_queryset(queryset: models.QuerySet, fields: tuple[str, ...]) -> models
         return queryset.select_related(None).prefetch_related(None).order_by().only(*fields)
     clone = _loading_only(queryset, fields)
     clone.query.clear_ordering(force=True)
-    clone._prefetch_related_lookups = ()
+    # What prefetch_related(None) clears, without another clone.
+    clone._prefetch_related_lookups = ()  # type: ignore[attr-defined]
     return clone
 
 
-def find_state_row(queryset: models.QuerySet, lookup_field: str, value: Any) -> models.Model | None:
+def find_state_row(queryset: models.QuerySet[Any], lookup_field: str, value: Any) -> models.Model | None:
     """The row of ``queryset`` (a ``state_queryset``) whose ``lookup_field`` is ``value``, or None.
 
     None also when ``value`` is one the field cannot hold, as
     ``get_object_or_404`` answers 404 to those; several rows raise the
     model's ``MultipleObjectsReturned``, as ``get()`` does.
     """
-    clone = queryset._chain()  # type: ignore[attr-defined]
+    clone: models.QuerySet[Any] = queryset._chain()  # type: ignore[attr-defined]  # see _loading_only()
     try:
         clone.query.add_q(models.Q(**{lookup_field: value}))
         clone.query.set_limits(high=2)
@@ -63,7 +65,7 @@ def find_state_row(queryset: models.QuerySet, lookup_field: str, value: Any) -> 
     return rows[0] if rows else None
 
 
-def row_selection(queryset: models.QuerySet) -> models.QuerySet:
+def row_selection(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
     """``queryset`` selecting the primary key alone: what its SQL says of which rows, in which order.
 
     Filters, ordering, grouping, distinct, slices, annotations and extra
@@ -76,7 +78,7 @@ def row_selection(queryset: models.QuerySet) -> models.QuerySet:
     return _loading_only(queryset, ("pk",))
 
 
-def query_fingerprint(queryset: models.QuerySet) -> tuple[str, ...]:
+def query_fingerprint(queryset: models.QuerySet[Any]) -> tuple[str, ...]:
     """The SQL and parameters the queryset compiles to on its database (no query runs)."""
     try:
         sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
