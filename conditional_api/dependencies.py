@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
@@ -75,7 +75,9 @@ def _concrete(model: type[models.Model]) -> type[models.Model]:
 
 def _through(field: Any) -> type[models.Model]:
     """The M2M ``through`` model, from the forward field or its reverse relation."""
-    return field.remote_field.through if isinstance(field, models.ManyToManyField) else field.through
+    through = field.remote_field.through if isinstance(field, models.ManyToManyField) else field.through
+    # None only on an abstract model's relation; the relations of installed models have theirs.
+    return cast("type[models.Model]", through)
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,15 @@ class Dependency:
     #: The foreign key on ``related`` when it points at ``parent`` (a reverse
     #: foreign key seen from the parent): writes of the related row can move
     #: it from one parent to another.
-    link_on_related: models.ForeignKey | None = None
+    link_on_related: models.ForeignObject[Any, Any] | None = None
     #: The M2M ``through`` model, when the relation is many-to-many.
     through: type[models.Model] | None = None
 
     def parents(self, related: Any, using: str) -> models.Q:
         """Which parent rows show ``related`` (pks, instances or a queryset), as a filter of ``parent``."""
-        showing = models.QuerySet(model=self.parent, using=using).filter(**{f"{self.path}__in": related})
+        showing: models.QuerySet[models.Model] = models.QuerySet(model=self.parent, using=using).filter(
+            **{f"{self.path}__in": related}
+        )
         return models.Q(pk__in=showing.values("pk"))
 
     def parents_by_link(self, objs: Iterable[models.Model]) -> models.Q:
@@ -203,7 +207,7 @@ def lock_rows(model: type[models.Model], rows: Any, using: str) -> list[Any]:
     Taking the row before its parents on every path also keeps the lock
     order the same for saves, updates and deletes.
     """
-    queryset = models.QuerySet(model=model, using=using).filter(pk__in=rows)
+    queryset: models.QuerySet[models.Model] = models.QuerySet(model=model, using=using).filter(pk__in=rows)
     if connections[using].features.has_select_for_update:
         queryset = (
             queryset.select_for_update(of=("self",))

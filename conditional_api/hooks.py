@@ -47,7 +47,7 @@ def install() -> None:
     _installed = True
     pre_save.connect(stamp_raw_save, dispatch_uid="conditional_api.stamp_raw_save")
     every_model = apps.get_models()
-    versioned = [m for m in every_model if issubclass(m, VersionedModel)]
+    versioned: list[type[models.Model]] = [m for m in every_model if issubclass(m, VersionedModel)]
     dependencies.register(versioned)
     for model in versioned:
         use_versioned_base_manager(model)
