@@ -1,0 +1,38 @@
+"""Validators on responses: the same headers on a 200 and its 304, and no Last-Modified ahead of the clock."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db.models import F
+from django.utils.http import http_date
+
+from example_project.blog.models import Article
+from tests.conftest import write_behind_the_orm
+
+pytestmark = pytest.mark.django_db
+
+
+def detail(article: Article) -> str:
+    return f"/api/articles/{article.pk}/"
+
+
+def test_304_repeats_the_200s_validators_and_caching_headers(api_client, article):
+    ok = api_client.get(detail(article))
+    not_modified = api_client.get(detail(article), HTTP_IF_NONE_MATCH=ok.headers["ETag"])
+    for header in ("ETag", "Last-Modified", "Cache-Control", "Vary"):
+        assert not_modified.headers[header] == ok.headers[header], header
+    assert "Content-Type" not in not_modified.headers
+    # RFC 9110 §8.6: no Content-Length unless it is the 200's (CommonMiddleware would add 0).
+    assert "Content-Length" not in not_modified.headers
+
+
+class TestLastModified:
+    def test_omitted_while_ahead_of_the_clock(self, api_client, article):
+        ahead = datetime.now(tz=UTC) + timedelta(seconds=30)
+        write_behind_the_orm(Article, article.pk, version=F("version") + 1, last_modified=ahead)
+        response = api_client.get(detail(article))
+        assert response.status_code == 200 and "Last-Modified" not in response.headers
+        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=http_date(time.time())).status_code == 200
