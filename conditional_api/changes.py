@@ -88,7 +88,7 @@ class _Recorded:
     bump it stands for is still part of the transaction.
     """
 
-    __slots__ = ("label", "using", "shard", "read", "pks")
+    __slots__ = ("label", "pks", "read", "shard", "using")
 
     def __init__(self, label: str, using: str, shard: int | None) -> None:
         self.label = label
@@ -144,7 +144,11 @@ def written_in_open_transaction(model: type[models.Model], using: str) -> bool:
 
 
 def remember_write(instance: models.Model, marker: object, using: str) -> None:
-    """Note on ``instance`` which transaction (and savepoints) wrote it last: ``marker`` is from :func:`record_change`."""
+    """Note on ``instance`` which transaction (and savepoints) wrote it last.
+
+    ``marker`` is from :func:`record_change`.
+    """
+    # This package's own attribute on the instance, not a field the model declares.
     instance._conditional_api_write = (marker, tuple(connections[using].savepoint_ids))  # type: ignore[attr-defined]
 
 
@@ -226,7 +230,7 @@ def _bump(counter: type[models.Model], connection: Any, label: str, held: int | 
 
 def _labels(model: type[models.Model]) -> list[str]:
     # Proxies share their concrete model's table, and so its count.
-    concrete = model._meta.concrete_model
+    concrete = model._meta.concrete_model or model
     return [concrete._meta.label, *(parent._meta.label for parent in concrete._meta.get_parent_list())]
 
 

@@ -13,13 +13,20 @@ Last-Modified while it is ahead (§8.8.2.1).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import NotSupportedError
 from django.db.models import DateTimeField, F, Func
 from django.db.models.functions import Greatest, Now
 
-__all__ = ["DatabaseNow", "NextSecond", "next_write_time", "SQLITE_NOW"]
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
+
+    #: What ``as_sql()`` and its vendor variants return: the SQL and its parameters.
+    _SQL = tuple[str, tuple[Any, ...]]
+
+__all__ = ["SQLITE_NOW", "DatabaseNow", "NextSecond", "next_write_time"]
 
 #: SQLite's current time as the text Django writes: six fraction digits, so
 #: stored values compare as text. Raw SQL; escape ``%`` where params follow.
@@ -29,7 +36,7 @@ SQLITE_NOW = "STRFTIME('%Y-%m-%d %H:%M:%f000', 'NOW')"
 class DatabaseNow(Now):
     """The database's current time, to the microsecond on every supported backend."""
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> _SQL:
         # Django's Now() gives milliseconds on SQLite; pad to the six digits
         # that Django itself writes, so stored values compare as text.
         return self.as_sql(compiler, connection, template=SQLITE_NOW.replace("%", "%%%%"), **extra_context)
@@ -40,7 +47,7 @@ class NextSecond(Func):
 
     output_field = DateTimeField()
 
-    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> _SQL:
         return self.as_sql(
             compiler,
             connection,
@@ -48,7 +55,7 @@ class NextSecond(Func):
             **extra_context,
         )
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> _SQL:
         return self.as_sql(
             compiler,
             connection,
@@ -56,12 +63,23 @@ class NextSecond(Func):
             **extra_context,
         )
 
-    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
-        if "template" not in extra_context:
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> _SQL:
+        # Only the vendor methods above name a template: other databases get here without one.
+        if template is None:
             raise NotSupportedError(
                 f"conditional_api keeps updated_at on PostgreSQL and SQLite; {connection.vendor} is not supported."
             )
-        return super().as_sql(compiler, connection, **extra_context)
+        return super().as_sql(
+            compiler, connection, function=function, template=template, arg_joiner=arg_joiner, **extra_context
+        )
 
 
 def next_write_time(field_name: str) -> Greatest:
