@@ -23,9 +23,10 @@ does, but weigh it for yours.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.middleware import gzip
 from django.utils.cache import patch_vary_headers
 from django.utils.text import compress_sequence, compress_string
@@ -56,20 +57,23 @@ class GZipMiddleware(gzip.GZipMiddleware):
         if response.status_code == 304:
             response.headers["ETag"] = _gzip_tag(etag)
             return response
+        # ``streaming`` tells the two kinds of response apart, as in Django's own middleware.
         if response.streaming:
-            _compress_stream(response)
+            _compress_stream(cast(StreamingHttpResponse, response))
         else:
-            response.content = compress_string(response.content, max_random_bytes=0)
-            response.headers["Content-Length"] = str(len(response.content))
+            whole = cast(HttpResponse, response)
+            whole.content = compress_string(whole.content, max_random_bytes=0)
+            whole.headers["Content-Length"] = str(len(whole.content))
         response.headers["Content-Encoding"] = "gzip"
         response.headers["ETag"] = _gzip_tag(etag)
         return response
 
 
-def _compress_stream(response: HttpResponseBase) -> None:
+def _compress_stream(response: StreamingHttpResponse) -> None:
     """Compress a streaming response without padding: the same chunks, the same bytes."""
+    # ``is_async`` says which kind of iterator ``streaming_content`` is.
     if response.is_async:
-        chunks = response.streaming_content
+        chunks = cast("AsyncIterator[bytes]", response.streaming_content)
 
         async def compressed() -> AsyncIterator[bytes]:
             async for chunk in chunks:
@@ -77,5 +81,7 @@ def _compress_stream(response: HttpResponseBase) -> None:
 
         response.streaming_content = compressed()
     else:
-        response.streaming_content = compress_sequence(response.streaming_content, max_random_bytes=0)
+        response.streaming_content = compress_sequence(
+            cast("Iterator[bytes]", response.streaming_content), max_random_bytes=0
+        )
     del response.headers["Content-Length"]

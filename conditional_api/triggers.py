@@ -3,9 +3,10 @@
 The ORM's write paths bump ``version``, ``updated_at`` and ``last_modified``
 in SQL and count the write in the table's change counter. Writes that bypass
 them do not: raw SQL, another service sharing the database, a DBA's fix
-in psql, Django's own plain ``QuerySet.update()``. Such a write leaves the old ETag and Last-Modified in place, and clients go on
-getting 304 for data that changed. :class:`InstallVersionTriggers` is an
-opt-in migration operation that moves the bookkeeping into the database::
+in psql, Django's own plain ``QuerySet.update()``. Such a write leaves the
+old ETag and Last-Modified in place, and clients go on getting 304 for data
+that changed. :class:`InstallVersionTriggers` is an opt-in migration
+operation that moves the bookkeeping into the database::
 
     from django.db import migrations
     from conditional_api.triggers import InstallVersionTriggers
@@ -111,8 +112,8 @@ class _Target:
 
     @classmethod
     def of(cls, model: type[Model], state: Any) -> _Target:
-        fields = [f for f in model._meta.concrete_fields if f.column]
-        versions = [f.column for f in fields if isinstance(f, VersionField)]
+        fields = [(f, f.column) for f in model._meta.concrete_fields if f.column]
+        versions = [column for f, column in fields if isinstance(f, VersionField)]
         if not versions:
             raise ValueError(
                 f"InstallVersionTriggers needs a VersionField on {model._meta.label}: "
@@ -129,10 +130,10 @@ class _Target:
             table=model._meta.db_table,
             label=model._meta.label,
             counter=counter._meta.db_table,
-            columns=[f.column for f in fields],
+            columns=[column for _, column in fields],
             versions=versions,
-            updated=[f.column for f in fields if isinstance(f, UpdatedAtField)],
-            last_modified=[f.column for f in fields if isinstance(f, LastModifiedField)],
+            updated=[column for f, column in fields if isinstance(f, UpdatedAtField)],
+            last_modified=[column for f, column in fields if isinstance(f, LastModifiedField)],
         )
 
 
