@@ -13,6 +13,7 @@ from .models import VersionedModel, VersionedQuerySet
 
 __all__ = ["register"]
 
+
 def register() -> None:
     """Register the checks with Django's framework (from the app's ``ready()``)."""
     checks.register(check_settings)
@@ -22,14 +23,16 @@ def register() -> None:
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     return [
-        checks.Error(message, hint="See the settings reference in the conditional_api README.", id="conditional_api.E001")
+        checks.Error(
+            message, hint="See the settings reference in the conditional_api README.", id="conditional_api.E001"
+        )
         for message in validate_settings()
     ]
 
 
 def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """A versioned model whose default manager's QuerySet does not bump on bulk writes serves stale data."""
-    problems = []
+    problems: list[checks.CheckMessage] = []
     for model in apps.get_models():
         if not issubclass(model, VersionedModel):
             continue
@@ -50,7 +53,7 @@ def check_versioned_managers(app_configs: Any = None, **kwargs: Any) -> list[che
 
 def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """A ``depends_on`` entry that names no relation would silently cover nothing."""
-    problems = []
+    problems: list[checks.CheckMessage] = []
     for model in apps.get_models():
         if not issubclass(model, VersionedModel):
             continue

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Final
 
 from django.http import HttpRequest
@@ -32,14 +32,14 @@ from django.utils.http import parse_http_date_safe
 from .validators import Validator
 
 __all__ = [
-    "Outcome",
+    "ANY",
+    "CODING_SUFFIXES",
     "Decision",
+    "MalformedField",
+    "Outcome",
     "evaluate",
     "has_preconditions",
     "parse_entity_tags",
-    "MalformedField",
-    "ANY",
-    "CODING_SUFFIXES",
 ]
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -136,7 +136,7 @@ def _weak_match(current: str | None, tags: tuple[EntityTag, ...]) -> bool:
 def _http_date(request: HttpRequest, meta_key: str) -> datetime | None:
     raw = request.META.get(meta_key)
     seconds = parse_http_date_safe(raw) if raw else None
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _field(request: HttpRequest, meta_key: str) -> str | None:
@@ -151,17 +151,17 @@ def _field(request: HttpRequest, meta_key: str) -> str | None:
 def if_match_passes(field_value: str, validator: Validator | None) -> bool:
     """§13.1.1: true for ``*`` when a current representation exists, or a strong match."""
     tags = parse_entity_tags(field_value)
-    if tags == ANY:
+    if isinstance(tags, str):  # ANY, the one string parse_entity_tags() returns
         return validator is not None
-    return validator is not None and _strong_match(validator.etag, tags)  # type: ignore[arg-type]
+    return validator is not None and _strong_match(validator.etag, tags)
 
 
 def if_none_match_passes(field_value: str, validator: Validator | None) -> bool:
     """§13.1.2: false for ``*`` when a current representation exists, or on a weak match."""
     tags = parse_entity_tags(field_value)
-    if tags == ANY:
+    if isinstance(tags, str):  # ANY, the one string parse_entity_tags() returns
         return validator is None
-    return validator is None or not _weak_match(validator.etag, tags)  # type: ignore[arg-type]
+    return validator is None or not _weak_match(validator.etag, tags)
 
 
 #: The request header fields of RFC 9110 §13.1, as Django names them in ``META``.

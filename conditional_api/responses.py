@@ -9,8 +9,8 @@ decorators are stacked.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, JsonResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -20,7 +20,7 @@ from .conf import ViewOptions
 from .preconditions import Decision
 from .validators import Validator
 
-__all__ = ["stamp_validators", "not_modified", "decision_response", "cache_control_directives", "WithoutContentLength"]
+__all__ = ["WithoutContentLength", "cache_control_directives", "decision_response", "not_modified", "stamp_validators"]
 
 
 def cache_control_directives(value: str) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def _last_modified_header(last_modified: datetime) -> str | None:
     (which would not match what the preconditions compare against), send
     none until the clock catches up.
     """
-    moment = int(last_modified.replace(tzinfo=last_modified.tzinfo or timezone.utc).timestamp())
+    moment = int(last_modified.replace(tzinfo=last_modified.tzinfo or UTC).timestamp())
     return http_date(moment) if moment <= time.time() else None
 
 
@@ -59,7 +59,14 @@ def stamp_validators(response: HttpResponseBase, validator: Validator | None, op
     return response
 
 
-class WithoutContentLength:
+if TYPE_CHECKING:
+    # A mixin for response classes: what it calls on super() is theirs.
+    _Response = HttpResponseBase
+else:
+    _Response = object
+
+
+class WithoutContentLength(_Response):
     """Keeps Content-Length off a 304 (RFC 9110 §8.6).
 
     A 304 may carry Content-Length only if it equals the 200's length, which
@@ -69,7 +76,7 @@ class WithoutContentLength:
     """
 
     def has_header(self, header: str) -> bool:
-        return header.lower() == "content-length" or super().has_header(header)  # type: ignore[misc]
+        return header.lower() == "content-length" or super().has_header(header)
 
     __contains__ = has_header
 
