@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.db.models import F
-from django.test.utils import CaptureQueriesContext
 from django.utils.http import http_date
 from model_bakery import baker
 from rest_framework.test import APIClient
@@ -57,10 +55,12 @@ class TestRetrieve:
         assert response.headers["Cache-Control"] == "no-cache"
 
     @pytest.mark.parametrize("method", ["get", "head"])
-    def test_304_runs_one_validator_query_and_no_serializer(self, api_client, article, serializer_calls, method):
+    def test_304_runs_one_validator_query_and_no_serializer(
+        self, api_client, article, serializer_calls, method, django_assert_num_queries
+    ):
         etag = etag_of(api_client, detail(article))
         serializer_calls.clear()
-        with CaptureQueriesContext(connection) as queries:
+        with django_assert_num_queries(1) as queries:
             response = getattr(api_client, method)(detail(article), HTTP_IF_NONE_MATCH=etag)
         assert response.status_code == 304
         assert response.content == b""
@@ -80,10 +80,10 @@ class TestRetrieve:
         ],
     )
     def test_a_200_reads_the_validator_only_when_there_is_something_to_decide(
-        self, api_client, article, headers, queries_run
+        self, api_client, article, headers, queries_run, django_assert_num_queries
     ):
         expected = api_client.get(detail(article), HTTP_IF_NONE_MATCH='"an old copy"')
-        with CaptureQueriesContext(connection) as queries:
+        with django_assert_num_queries(len(queries_run)) as queries:
             response = api_client.get(detail(article), **headers)
         assert response.status_code == 200
         assert [re.search(r'FROM "(\w+)"', q["sql"]).group(1) for q in queries.captured_queries] == queries_run
@@ -91,11 +91,13 @@ class TestRetrieve:
             assert response.headers[header] == expected.headers[header], header
         assert response.content == expected.content
 
-    def test_304_with_basic_auth_runs_only_the_authentication_query_besides(self, article, staff):
+    def test_304_with_basic_auth_runs_only_the_authentication_query_besides(
+        self, article, staff, django_assert_num_queries
+    ):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION="Basic ZGVtbzpkZW1v")  # demo:demo
         etag = etag_of(client, detail(article))
-        with CaptureQueriesContext(connection) as queries:
+        with django_assert_num_queries(2) as queries:
             response = client.get(detail(article), HTTP_IF_NONE_MATCH=etag)
         assert response.status_code == 304
         tables = [re.search(r'FROM "(\w+)"', q["sql"]).group(1) for q in queries.captured_queries]
@@ -379,14 +381,14 @@ class TestObjectPermissions:
         assert other.delete(f"/test/owned-notes/{owned.pk}/", HTTP_IF_MATCH=etag).status_code == 403
         assert Note.objects.filter(pk=owned.pk).exists()
 
-    def test_the_owner_gets_a_304_in_one_query_with_permission_fields(self, staff, owned):
+    def test_the_owner_gets_a_304_in_one_query_with_permission_fields(self, staff, owned, django_assert_num_queries):
         owner = APIClient()
         owner.force_authenticate(staff)
         etag = etag_of(owner, f"/test/owned-notes/{owned.pk}/")
         testapp_api.SERIALIZED.clear()
-        with CaptureQueriesContext(connection) as queries:
+        with django_assert_num_queries(1):
             assert owner.get(f"/test/owned-notes/{owned.pk}/", HTTP_IF_NONE_MATCH=etag).status_code == 304
-        assert len(queries) == 1 and testapp_api.SERIALIZED == []
+        assert testapp_api.SERIALIZED == []
 
 
 class TestOverriddenGetObject:
