@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils.http import http_date
 
 from example_project.blog.models import Article
@@ -42,9 +40,9 @@ class TestPlainArticleView:
         assert response.headers["Cache-Control"] == "no-cache"
 
     @pytest.mark.parametrize("method", ["get", "head"])
-    def test_304_in_one_query_without_running_the_view(self, client, article, method):
+    def test_304_in_one_query_without_running_the_view(self, client, article, method, django_assert_num_queries):
         etag = client.get(f"/plain/articles/{article.pk}/").headers["ETag"]
-        with CaptureQueriesContext(connection) as queries:
+        with django_assert_num_queries(1) as queries:
             response = getattr(client, method)(f"/plain/articles/{article.pk}/", HTTP_IF_NONE_MATCH=etag)
         assert response.status_code == 304 and response.content == b""
         assert response.headers["ETag"] == etag and response.headers["Cache-Control"] == "no-cache"
