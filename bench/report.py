@@ -179,7 +179,8 @@ def render(results: Sequence[Result], meta: Mapping[str, Any]) -> str:
         "",
         (
             f"Seed {meta['seed']} (`python -m bench --seed {meta['seed']}` repeats the order). {meta['plan']} "
-            f"The run took {meta['minutes']:.1f} min; load average {meta['load_before']} before, {meta['load_after']} after."
+            f"The run took {meta['minutes']:.1f} min; "
+            f"load average {meta['load_before']} before, {meta['load_after']} after."
         ),
         "",
         "### Contenders",

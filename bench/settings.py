@@ -10,7 +10,7 @@ import os
 
 import dj_database_url
 
-from example_project.settings import *
+from example_project.settings import *  # noqa: F403
 from example_project.settings import ALLOWED_HOSTS, CONDITIONAL_API
 
 DEBUG = False

@@ -75,7 +75,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.models import Model
 
 from .clock import SQLITE_NOW
-from .models import LastModifiedField, UpdatedAtField, VersionField
+from .fields import LastModifiedField, UpdatedAtField, VersionField
 
 __all__ = ["InstallVersionTriggers"]
 

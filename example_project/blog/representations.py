@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .models import Article
@@ -10,7 +10,7 @@ from .models import Article
 
 def timestamp(value: datetime) -> str:
     """ISO 8601 in UTC with a Z, as DRF renders datetimes."""
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def article_representation(article: Article) -> dict[str, Any]:

@@ -47,7 +47,9 @@ class TagViewSet(ConditionalListMixin, viewsets.GenericViewSet):
 @conditional(Article.objects.filter(published=True))
 def plain_article_detail(request: HttpRequest, pk: int) -> JsonResponse:
     """The article detail without DRF: same JSON, validators from the decorator."""
-    article = get_object_or_404(Article.objects.select_related("author").prefetch_related("tags"), pk=pk, published=True)
+    article = get_object_or_404(
+        Article.objects.select_related("author").prefetch_related("tags"), pk=pk, published=True
+    )
     return JsonResponse(article_representation(article))
 
 

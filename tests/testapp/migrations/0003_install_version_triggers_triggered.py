@@ -4,7 +4,6 @@ from conditional_api.triggers import InstallVersionTriggers
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("testapp", "0002_triggered"),
         ("conditional_api", "0001_initial"),

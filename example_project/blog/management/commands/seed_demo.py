@@ -10,16 +10,18 @@ from django.db import transaction
 
 from example_project.blog.models import Article, Author, Tag
 
-TAG_WORDS = [
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon",
-]
+TAG_WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon"
+).split()
 BATCH = 1000
 
 
 def tag_names(count: int) -> list[str]:
     """alpha ... upsilon, then alpha-2 ... and so on: as many as asked, always the same."""
-    return [TAG_WORDS[i % len(TAG_WORDS)] + (f"-{i // len(TAG_WORDS) + 1}" if i >= len(TAG_WORDS) else "") for i in range(count)]
+    return [
+        TAG_WORDS[i % len(TAG_WORDS)] + (f"-{i // len(TAG_WORDS) + 1}" if i >= len(TAG_WORDS) else "")
+        for i in range(count)
+    ]
 
 
 class Command(BaseCommand):
