@@ -114,6 +114,8 @@ class ConditionalMixin(_GenericView):
     _state_fields: tuple[str, ...] | None = None
     #: The row ``get_object()`` returned in full: what the response shows.
     _shown_row: models.Model | None = None
+    #: The request's flows, by action.
+    _flows: dict[str | None, Flow | None] | None = None
     #: What ``finalize_response()`` stamps: the validator and the options it goes with.
     _stamp: tuple[Validator | None, ViewOptions] | None = None
 
@@ -149,7 +151,9 @@ class ConditionalMixin(_GenericView):
 
     def conditional_flow(self, action: str | None = None) -> Flow | None:
         """The request's flow, built once per action (None for a format no validator describes: the browsable API)."""
-        flows = self.__dict__.setdefault("_conditional_flows", {})
+        if self._flows is None:
+            self._flows = {}
+        flows = self._flows
         if action not in flows:
             renderer = getattr(self.request, "accepted_renderer", None)
             if self.request.method in SAFE_METHODS and getattr(renderer, "format", None) in api_settings.SKIP_FORMATS:
@@ -162,7 +166,7 @@ class ConditionalMixin(_GenericView):
                     self.get_variant(options),
                     self.get_validator_strategy(options),
                 )
-        return cast(Flow | None, flows[action])
+        return flows[action]
 
     # -- the validator: one small query ---------------------------------------------
 
@@ -200,15 +204,15 @@ class ConditionalMixin(_GenericView):
         finally:
             self._state_fields = None
 
-    def validator_lookup(self) -> RowLookup:
+    def _validator_lookup(self) -> RowLookup:
         model = self.get_queryset().model
         return RowLookup(model, self.get_validator_object)
 
-    def decide(self, flow: Flow, current: Current) -> Response | None:
+    def _decide(self, flow: Flow, current: Current) -> Response | None:
         """A 304 to return, or None to proceed; 400, 412 and 428 are raised as DRF errors."""
-        return self.settle(flow.decide(current), current.validator, flow.options)
+        return self._settle(flow.decide(current), current.validator, flow.options)
 
-    def settle(self, decision: Decision, validator: Validator | None, options: ViewOptions) -> Response | None:
+    def _settle(self, decision: Decision, validator: Validator | None, options: ViewOptions) -> Response | None:
         if decision.outcome is Outcome.NOT_MODIFIED:
             self._stamp = (validator, options)
             return NotModifiedResponse(status=status.HTTP_304_NOT_MODIFIED)
@@ -216,13 +220,13 @@ class ConditionalMixin(_GenericView):
             _refuse(decision)
         return None
 
-    def shown(self, flow: Flow, current: Current, response: Response) -> Response:
+    def _shown(self, flow: Flow, current: Current, response: Response) -> Response:
         """A read's answer: stamped with the validator of its bytes, which may still make it a 304."""
-        validator, decision = flow.rendered(current, response.status_code, lambda: self.render_now(response))
+        validator, decision = flow.rendered(current, response.status_code, lambda: self._render_now(response))
         self._stamp = (validator, flow.options)
-        return self.settle(decision, validator, flow.options) or response
+        return self._settle(decision, validator, flow.options) or response
 
-    def render_now(self, response: Response) -> bytes:
+    def _render_now(self, response: Response) -> bytes:
         """The bytes the response will carry, rendered as ``finalize_response()`` would."""
         response.accepted_renderer = self.request.accepted_renderer
         response.accepted_media_type = self.request.accepted_media_type
@@ -240,12 +244,12 @@ class ConditionalMixin(_GenericView):
     def conditional_write(self, action: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Decide, then run DRF's write action inside a transaction that first claims the row."""
         flow = cast(Flow, self.conditional_flow())
-        current = flow.read_row(self.validator_lookup())
+        current = flow.read_row(self._validator_lookup())
         if not current.known:
             # Nothing read: the row must still be there, as without preconditions (§13.2.1).
             self.get_object()
         decision = flow.decide(current)
-        self.settle(decision, None, flow.options)
+        self._settle(decision, None, flow.options)
         written = flow.write(current, decision, lambda: action(request, *args, **kwargs), _refuse)
         if written.stamp and written.validator is not None:
             self._stamp = (written.validator, flow.options)
@@ -260,17 +264,17 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
         if flow is None:
             return super().retrieve(request, *args, **kwargs)
         if flow.needs_read():
-            current = flow.read_row(self.validator_lookup())
-            if (not_modified := self.decide(flow, current)) is not None:
+            current = flow.read_row(self._validator_lookup())
+            if (not_modified := self._decide(flow, current)) is not None:
                 return not_modified
             if current.row is not None and not current.row.get_deferred_fields():
                 self._shown_row = current.row  # get_object() returned it in full: render it
         # Without a precondition nothing can be decided early, so no validator
         # query: a first fetch costs what DRF's does.
         response = super().retrieve(request, *args, **kwargs)
-        return self.shown(flow, self.rendered_row(flow), response)
+        return self._shown(flow, self._rendered_row(flow), response)
 
-    def rendered_row(self, flow: Flow) -> Current:
+    def _rendered_row(self, flow: Flow) -> Current:
         """What the rendered row says: the 200's ETag describes its bytes, even if a write landed since the check."""
         row = self._shown_row
         if row is None:
@@ -294,9 +298,9 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
         if flow is None:
             return super().list(request, *args, **kwargs)
         current = flow.read_collection(self.filter_queryset(self.get_queryset()), self.get_collection_extra())
-        if (not_modified := self.decide(flow, current)) is not None:
+        if (not_modified := self._decide(flow, current)) is not None:
             return not_modified
-        return self.shown(flow, current, super().list(request, *args, **kwargs))
+        return self._shown(flow, current, super().list(request, *args, **kwargs))
 
 
 class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
@@ -306,7 +310,7 @@ class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
         flow = cast(Flow, self.conditional_flow())
         # The list exists but its ETag is not read before a write: If-Match
         # "*" holds, a listed tag or If-None-Match "*" fails, malformed is 400.
-        self.settle(flow.decide(Current(EXISTS_WITHOUT_VALIDATOR)), None, flow.options)
+        self._settle(flow.decide(Current(EXISTS_WITHOUT_VALIDATOR)), None, flow.options)
         model = self.get_queryset().model
         # The row and its M2M links are one state, committed together: one
         # version step and one Last-Modified second, not one per statement.
