@@ -8,12 +8,14 @@ for a request that would otherwise succeed (RFC 9110 §13.2.1)::
     @conditional(Article.objects.filter(published=True))
     def article_detail(request, pk): ...
 
-The flow: read the validator with one small query, evaluate the
-preconditions, and only then call the view. A GET/HEAD that matches answers
-304 without running it; a write whose precondition fails answers 412 and
-writes nothing; a write whose precondition holds runs inside a transaction
-that first claims the row in the state the precondition was evaluated
-against (compare-and-set), so two writers holding one ETag cannot both win.
+An adapter over ``conditional_api.flow``: it says which resource the request
+names (the row at the URL's lookup keyword, else the collection; or what
+``validator=`` returns), calls the view where the flow says, and answers in
+plain Django responses. A GET/HEAD that matches answers 304 without running
+the view; a write whose precondition fails answers 412 and writes nothing; a
+write whose precondition holds runs inside a transaction that first claims
+the row in the state the precondition was evaluated against
+(compare-and-set), so two writers holding one ETag cannot both win.
 """
 
 from __future__ import annotations
