@@ -7,10 +7,12 @@ commit, as in production.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 
 import pytest
+import redis
 from django.core.cache import caches
 from django.db import connection, transaction
 from django.test import override_settings
@@ -24,11 +26,17 @@ from tests.conftest import requires_postgres, requires_redis
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
+RUN_PREFIX = f"conditional-api-tests-{os.getpid()}"
 
 
 BACKENDS = {
     "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "validators"},
-    "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    # Redis is shared with whatever else runs on the machine (another test run, say): this run's keys are its own.
+    "redis": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": RUN_PREFIX,
+    },
 }
 CACHED_VIEWS = {
     "article-detail": {
@@ -61,9 +69,24 @@ def _settings(backend: dict) -> override_settings:
 )
 def cached(request) -> Iterator[None]:
     with _settings(BACKENDS[request.param]):
-        caches["validators"].clear()
+        forget_everything()
         yield
-        caches["validators"].clear()
+        forget_everything()
+
+
+def forget_everything() -> None:
+    """An empty validator cache; on Redis, this run's keys only (``clear()`` would flush other runs' too)."""
+    cache = caches["validators"]
+    if cache.key_prefix != RUN_PREFIX:
+        cache.clear()
+        return
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{RUN_PREFIX}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -169,7 +192,7 @@ def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached,
     """Two connections: the reader reads the old row, the write commits, then the reader fills the cache."""
     url = f"/api/articles/{article.pk}/"
     old_etag = client.get(url).headers["ETag"]
-    caches["validators"].clear()
+    forget_everything()
     written, go, committed = threading.Event(), threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
