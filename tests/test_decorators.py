@@ -174,6 +174,13 @@ class TestContentStrategy:
         assert client.get("/test/content/?text=other").headers["ETag"] != first.headers["ETag"]
         assert client.get("/test/content/", HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
 
+    @pytest.mark.parametrize("method", ["GET", "HEAD"])
+    @pytest.mark.parametrize("held, status", [(True, 200), (False, 412)])
+    def test_if_match_on_a_read_compares_with_the_bytes(self, client, method, held, status):
+        etag = client.get("/test/content/").headers["ETag"] if held else '"other-bytes"'
+        response = client.generic(method, "/test/content/", HTTP_IF_MATCH=etag)
+        assert response.status_code == status and CALLS["by_content"] == (2 if held else 1)
+
     @pytest.mark.parametrize(
         "headers, status",
         [
