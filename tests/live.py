@@ -45,13 +45,13 @@ from django.db import DatabaseError, connection
 __all__ = [
     "LOOPBACK",
     "GunicornServer",
-    "gunicorn_server",
+    "basic_auth",
     "database_url",
     "free_port",
-    "make_server_user",
-    "basic_auth",
-    "session_auth",
+    "gunicorn_server",
     "gunicorn_url",
+    "make_server_user",
+    "session_auth",
 ]
 
 LOOPBACK = "127.0.0.1"

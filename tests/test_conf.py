@@ -16,7 +16,8 @@ from conditional_api.strategies import ContentStrategy, UpdatedAtStrategy, Versi
     [
         (
             {"VIEWS": {"article-detail": {"strategy": "verison"}}},
-            "CONDITIONAL_API['VIEWS']['article-detail']['strategy'] is 'verison'; expected one of: version, updated_at, content",
+            "CONDITIONAL_API['VIEWS']['article-detail']['strategy'] is 'verison'; "
+            "expected one of: version, updated_at, content",
         ),
         ({"VIEWS": {"x": {"require_precondition": "yes"}}}, "['require_precondition'] must be True or False"),
         ({"VIEWS": {"x": {"cach_control": "no-cache"}}}, "has the unknown key 'cach_control'"),

@@ -256,7 +256,9 @@ def test_failed_conditional_writes_leave_the_row_unchanged(gunicorn_url):
             assert attempt.status_code == 412, (attempt.request.method, attempt.status_code, attempt.text[:300])
             assert "detail" in attempt.json()
 
-        assert Article.objects.values("title", "body", "version", "updated_at", "last_modified").get(pk=article.pk) == row
+        assert (
+            Article.objects.values("title", "body", "version", "updated_at", "last_modified").get(pk=article.pk) == row
+        )
         after = client.get(url)
         assert after.status_code == 200
         assert after.content == current.content

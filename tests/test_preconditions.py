@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import RequestFactory
@@ -15,7 +15,7 @@ from conditional_api.validators import Validator
 PROCEED, NOT_MODIFIED, BAD = Outcome.PROCEED, Outcome.NOT_MODIFIED, Outcome.BAD_REQUEST
 FAILED, REQUIRED = Outcome.PRECONDITION_FAILED, Outcome.PRECONDITION_REQUIRED
 
-MODIFIED = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+MODIFIED = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 CURRENT = Validator(etag='"v2"', last_modified=MODIFIED)
 AT = http_date(MODIFIED.timestamp())
 BEFORE = http_date((MODIFIED - timedelta(seconds=1)).timestamp())

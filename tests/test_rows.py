@@ -6,8 +6,7 @@ import pytest
 from django.db.models import Count, Q
 from model_bakery import baker
 
-from conditional_api.rows import find_state_row, row_selection, state_queryset
-from conditional_api.rows import query_fingerprint
+from conditional_api.rows import find_state_row, query_fingerprint, row_selection, state_queryset
 from example_project.blog.models import Article, Author
 
 pytestmark = pytest.mark.django_db
