@@ -123,6 +123,11 @@ def _recorded(connection: Any, label: str) -> _Recorded | None:
 
     A linear scan of the transaction's on-commit queue, which holds one
     marker per table written (plus the application's own callbacks).
+    ``connection.run_on_commit`` is Django's private queue, read and never
+    written: no public API looks into it, and it is the one place that
+    already forgets a rolled-back savepoint's callbacks together with its
+    writes. A registry of the package's own would have to follow savepoint
+    rollbacks, which Django does not signal.
     """
     if not connection.in_atomic_block:
         return None
@@ -149,6 +154,7 @@ def remember_write(instance: models.Model, marker: object, using: str) -> None:
     ``marker`` is from :func:`record_change`.
     """
     # This package's own attribute on the instance, not a field the model declares.
+    # ``savepoint_ids`` (private, read only): no public API lists the open savepoints.
     instance._conditional_api_write = (marker, tuple(connections[using].savepoint_ids))  # type: ignore[attr-defined]
 
 

@@ -317,6 +317,8 @@ def use_versioned_base_manager(model: type[models.Model]) -> None:
     """
     manager = model._meta.base_manager
     # _queryset_class: private, the QuerySet class the manager's methods build (set by from_queryset()).
+    # No public API swaps the QuerySet of Django's automatic base manager; the public way,
+    # Meta.base_manager_name on every versioned model, would be the users' to remember.
     if getattr(manager, "auto_created", False) and manager._queryset_class is models.QuerySet:  # type: ignore[attr-defined]
         manager._queryset_class = VersionedQuerySet  # type: ignore[attr-defined]
 
