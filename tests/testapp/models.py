@@ -63,3 +63,37 @@ class PinnedNote(Note):
     """Multi-table inheritance: a child's writes change its parent's table too."""
 
     pinned_by = models.CharField(max_length=50, default="")
+
+
+class Writer(VersionedModel):
+    """What a post shows of its writer: a foreign key dependency."""
+
+    name = models.CharField(max_length=100)
+    email = models.EmailField()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(VersionedModel):
+    """What a post shows of its labels: a many-to-many dependency."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Post(VersionedModel):
+    """Shows its writer's name and its labels' names, so their writes bump it."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    published = models.BooleanField(default=False)
+    writer = models.ForeignKey(Writer, on_delete=models.CASCADE, related_name="posts")
+    labels = models.ManyToManyField(Label, related_name="posts", blank=True)
+
+    depends_on = ("writer", "labels")
+
+    def __str__(self) -> str:
+        return self.title

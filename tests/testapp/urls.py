@@ -5,6 +5,7 @@ from . import api, views
 
 router = SimpleRouter()
 router.register("owned-notes", api.OwnedNoteViewSet, basename="owned-note")
+router.register("posts", api.PostViewSet, basename="post")
 
 urlpatterns = [
     path("", include(router.urls)),
@@ -21,4 +22,6 @@ urlpatterns = [
     path("claimed-notes/<int:pk>/", views.note_by_validator_with_claim, name="claimed-note"),
     path("stamped/<int:pk>/", views.stamped_detail, name="stamped-detail"),
     path("streamed-notes/<int:pk>/", views.note_stream, name="streamed-note"),
+    path("plain-posts/", views.plain_post_list, name="plain-post-list"),
+    path("plain-posts/<int:pk>/", views.plain_post_detail, name="plain-post-detail"),
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from conditional_api import Validator, claim_state, conditional
 
-from .models import Note, Stamped
+from .models import Note, Post, Stamped
 
 CALLS: Counter[str] = Counter()
 
@@ -59,7 +60,13 @@ async def note_detail_async(request: HttpRequest, pk: int) -> HttpResponse:
     return _note_response(note)
 
 
-@conditional(Note.objects.all(), lookup_field="key", lookup_url_kwarg="key", cache_control="private, max-age=0", vary=["Accept-Language"])
+@conditional(
+    Note.objects.all(),
+    lookup_field="key",
+    lookup_url_kwarg="key",
+    cache_control="private, max-age=0",
+    vary=["Accept-Language"],
+)
 def note_by_key(request: HttpRequest, key: str) -> HttpResponse:
     CALLS["note_by_key"] += 1
     return _note_response(get_object_or_404(Note, key=key))
@@ -72,10 +79,14 @@ def my_note(request: HttpRequest, pk: int) -> HttpResponse:
     return _note_response(get_object_or_404(Note, pk=pk, owner=request.user))
 
 
-FIXED_MOMENT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+FIXED_MOMENT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-@conditional(validator=lambda request, name: Validator(etag=f'"{name}-1"', last_modified=FIXED_MOMENT) if name != "missing" else None)
+@conditional(
+    validator=lambda request, name: (
+        Validator(etag=f'"{name}-1"', last_modified=FIXED_MOMENT) if name != "missing" else None
+    )
+)
 def by_validator(request: HttpRequest, name: str) -> HttpResponse:
     CALLS["by_validator"] += 1
     return HttpResponse(f"hello {name}", status=200 if name != "missing" else 404)
@@ -99,7 +110,9 @@ def _note_validator(request: HttpRequest, pk: int) -> Validator | None:
     row = Note.objects.filter(pk=pk).values("version", "last_modified").first()
     if row is None:
         return None
-    return Validator(etag=f'"note-{pk}-v{row["version"]}"', last_modified=row["last_modified"], state={"version": row["version"]})
+    return Validator(
+        etag=f'"note-{pk}-v{row["version"]}"', last_modified=row["last_modified"], state={"version": row["version"]}
+    )
 
 
 def _note_claim(request: HttpRequest, validator: Validator, pk: int) -> bool:
@@ -136,3 +149,35 @@ def note_list(request: HttpRequest) -> JsonResponse:
     size = int(request.GET.get("size", 10))
     notes = Note.objects.order_by("key")[:size]
     return JsonResponse({"results": [{"key": note.key, "text": note.text} for note in notes]})
+
+
+def _post_response(post: Post) -> dict[str, Any]:
+    """What the DRF post view shows: the writer's name and the labels' names."""
+    return {
+        "id": post.pk,
+        "title": post.title,
+        "body": post.body,
+        "published": post.published,
+        "writer": {"id": post.writer.pk, "name": post.writer.name},
+        "labels": sorted(label.name for label in post.labels.all()),
+        "version": post.version,
+        "updated_at": post.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+@require_http_methods(["GET", "HEAD"])
+@conditional(Post.objects.filter(published=True))
+def plain_post_detail(request: HttpRequest, pk: int) -> JsonResponse:
+    """A post with dependencies, without DRF: validators from the decorator."""
+    CALLS["plain_post_detail"] += 1
+    post = get_object_or_404(Post.objects.select_related("writer").prefetch_related("labels"), pk=pk, published=True)
+    return JsonResponse(_post_response(post))
+
+
+@require_http_methods(["GET", "HEAD"])
+@conditional(Post.objects.filter(published=True).order_by("id"), strategy="collection")
+def plain_post_list(request: HttpRequest) -> JsonResponse:
+    """The published posts without DRF: a list validated by the decorator's collection strategy."""
+    CALLS["plain_post_list"] += 1
+    posts = Post.objects.filter(published=True).select_related("writer").prefetch_related("labels").order_by("id")
+    return JsonResponse({"results": [_post_response(post) for post in posts[:100]]})
