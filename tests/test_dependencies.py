@@ -1,6 +1,6 @@
-"""Every write path that changes what an article shows changes its validators: detail, list and plain view.
+"""Every write path that changes what a post shows changes its validators: detail, list and plain view.
 
-The article representation shows its author's name and its tags, which the
+The post representation shows its writer's name and its labels, which the
 model declares with ``depends_on``. Each write below is made through one
 path, on fresh instances, and the test revalidates with what a client held
 before it.
@@ -22,175 +22,184 @@ from model_bakery import baker
 
 from conditional_api.changes import read_changes
 from conditional_api.dependencies import declared_dependencies
-from example_project.blog.maintenance import rename_author_behind_the_orm
-from example_project.blog.models import Article, Author, Tag
 from tests.conftest import write_behind_the_orm
-from tests.testapp.models import Note
+from tests.testapp.models import Label, Note, Post, Writer
 
 pytestmark = pytest.mark.django_db
 
 URLS = {
-    "detail": "/api/articles/{pk}/",
-    "plain": "/plain/articles/{pk}/",
-    "plain list": "/plain/articles/",
-    "list": "/api/articles/",
-    "tag filter": "/api/articles/?tag=alpha",
+    "detail": "/test/posts/{pk}/",
+    "plain": "/test/plain-posts/{pk}/",
+    "plain list": "/test/plain-posts/",
+    "list": "/test/posts/",
+    "label filter": "/test/posts/?label=alpha",
 }
 
 
-def _article(pk: int) -> Article:
-    return Article.objects.get(pk=pk)
+def _post(pk: int) -> Post:
+    return Post.objects.get(pk=pk)
 
 
-def _first_tag(pk: int) -> Tag:
-    return Tag.objects.filter(articles=pk).order_by("name").first()
+def _first_label(pk: int) -> Label:
+    return Label.objects.filter(posts=pk).order_by("name").first()
 
 
-def _rename_author_by_save(pk: int) -> None:
-    author = _article(pk).author
-    author.name = "Grace"
-    author.save()
+def _rename_writer_by_save(pk: int) -> None:
+    writer = _post(pk).writer
+    writer.name = "Grace"
+    writer.save()
 
 
-def _rename_author_by_update(pk: int) -> None:
-    Author.objects.filter(articles=pk).update(name="Grace")
+def _rename_writer_by_update(pk: int) -> None:
+    Writer.objects.filter(posts=pk).update(name="Grace")
 
 
-def _rename_author_by_bulk_update(pk: int) -> None:
-    author = _article(pk).author
-    author.name = "Grace"
-    Author.objects.bulk_update([author], ["name"])
+def _rename_writer_by_bulk_update(pk: int) -> None:
+    writer = _post(pk).writer
+    writer.name = "Grace"
+    Writer.objects.bulk_update([writer], ["name"])
 
 
-def _rename_tag_by_save(pk: int) -> None:
-    tag = _first_tag(pk)
-    tag.name = "aardvark"
-    tag.save()
+def _rename_label_by_save(pk: int) -> None:
+    label = _first_label(pk)
+    label.name = "aardvark"
+    label.save()
 
 
-def _rename_tag_by_update(pk: int) -> None:
-    Tag.objects.filter(articles=pk).update(name=Concat(F("name"), Value("-x")))
+def _rename_label_by_update(pk: int) -> None:
+    Label.objects.filter(posts=pk).update(name=Concat(F("name"), Value("-x")))
 
 
-def _rename_tag_by_bulk_update(pk: int) -> None:
-    tag = _first_tag(pk)
-    tag.name = "aardvark"
-    Tag.objects.bulk_update([tag], ["name"])
+def _rename_label_by_bulk_update(pk: int) -> None:
+    label = _first_label(pk)
+    label.name = "aardvark"
+    Label.objects.bulk_update([label], ["name"])
 
 
-def _delete_tag(pk: int) -> None:
-    _first_tag(pk).delete()
+def _delete_label(pk: int) -> None:
+    _first_label(pk).delete()
 
 
-def _delete_tags_by_queryset(pk: int) -> None:
-    Tag.objects.filter(name="alpha").delete()
+def _delete_labels_by_queryset(pk: int) -> None:
+    Label.objects.filter(name="alpha").delete()
 
 
-def _add_tag(pk: int) -> None:
-    _article(pk).tags.add(Tag.objects.create(name="gamma"))
+def _add_label(pk: int) -> None:
+    _post(pk).labels.add(Label.objects.create(name="gamma"))
 
 
-def _add_tag_from_the_tag(pk: int) -> None:
-    Tag.objects.create(name="gamma").articles.add(_article(pk))
+def _add_label_from_the_label(pk: int) -> None:
+    Label.objects.create(name="gamma").posts.add(_post(pk))
 
 
-def _add_tag_by_get_or_create(pk: int) -> None:
-    tag, _ = Tag.objects.get_or_create(name="gamma")
-    _article(pk).tags.add(tag)
+def _add_label_by_get_or_create(pk: int) -> None:
+    label, _ = Label.objects.get_or_create(name="gamma")
+    _post(pk).labels.add(label)
 
 
-def _remove_tag(pk: int) -> None:
-    article = _article(pk)
-    article.tags.remove(_first_tag(pk))
+def _remove_label(pk: int) -> None:
+    post = _post(pk)
+    post.labels.remove(_first_label(pk))
 
 
-def _remove_tag_from_the_tag(pk: int) -> None:
-    _first_tag(pk).articles.remove(_article(pk))
+def _remove_label_from_the_label(pk: int) -> None:
+    _first_label(pk).posts.remove(_post(pk))
 
 
-def _clear_tags(pk: int) -> None:
-    _article(pk).tags.clear()
+def _clear_labels(pk: int) -> None:
+    _post(pk).labels.clear()
 
 
-def _clear_from_the_tag(pk: int) -> None:
-    _first_tag(pk).articles.clear()
+def _clear_from_the_label(pk: int) -> None:
+    _first_label(pk).posts.clear()
 
 
-def _set_tags(pk: int) -> None:
-    _article(pk).tags.set([Tag.objects.create(name="gamma")])
+def _set_labels(pk: int) -> None:
+    _post(pk).labels.set([Label.objects.create(name="gamma")])
 
 
-def _set_from_the_tag(pk: int) -> None:
-    _first_tag(pk).articles.set([])
+def _set_from_the_label(pk: int) -> None:
+    _first_label(pk).posts.set([])
 
 
-def _move_to_another_author(pk: int) -> None:
-    Article.objects.filter(pk=pk).update(author=baker.make(Author, name="Linus"))
+def _move_to_another_writer(pk: int) -> None:
+    Post.objects.filter(pk=pk).update(writer=baker.make(Writer, name="Linus"))
 
 
-def _move_by_the_authors_related_manager(pk: int) -> None:
+def _move_by_the_writers_related_manager(pk: int) -> None:
     # Django's reverse foreign key add() writes through the base manager.
-    baker.make(Author, name="Linus").articles.add(_article(pk))
+    baker.make(Writer, name="Linus").posts.add(_post(pk))
 
 
-def _save_article(pk: int) -> None:
-    article = _article(pk)
-    article.title = "Changed"
-    article.save()
+def _save_post(pk: int) -> None:
+    post = _post(pk)
+    post.title = "Changed"
+    post.save()
 
 
-def _bulk_update_article(pk: int) -> None:
-    article = _article(pk)
-    article.title = "Changed"
-    Article.objects.bulk_update([article], ["title"])
+def _bulk_update_post(pk: int) -> None:
+    post = _post(pk)
+    post.title = "Changed"
+    Post.objects.bulk_update([post], ["title"])
+
+
+def _rename_writer_behind_the_orm(pk: int, name: str) -> None:
+    """A raw SQL write, as another service would make it, then the touch that makes it visible."""
+    from django.db import transaction
+
+    table, column = connection.ops.quote_name(Writer._meta.db_table), connection.ops.quote_name("name")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET {column} = %s WHERE id = %s", [name, pk])
+        Writer.objects.filter(pk=pk).touch()
 
 
 def _raw_write_then_touch(pk: int) -> None:
-    rename_author_behind_the_orm(_article(pk).author_id, "Grace")
+    _rename_writer_behind_the_orm(_post(pk).writer_id, "Grace")
 
 
 WRITES: dict[str, Callable[[int], None]] = {
-    "author save": _rename_author_by_save,
-    "author QuerySet.update": _rename_author_by_update,
-    "author bulk_update": _rename_author_by_bulk_update,
-    "tag save": _rename_tag_by_save,
-    "tag QuerySet.update": _rename_tag_by_update,
-    "tag bulk_update": _rename_tag_by_bulk_update,
-    "tag delete": _delete_tag,
-    "tag QuerySet.delete": _delete_tags_by_queryset,
-    "tags.add": _add_tag,
-    "tag.articles.add": _add_tag_from_the_tag,
-    "get_or_create + add": _add_tag_by_get_or_create,
-    "tags.remove": _remove_tag,
-    "tag.articles.remove": _remove_tag_from_the_tag,
-    "tags.clear": _clear_tags,
-    "tag.articles.clear": _clear_from_the_tag,
-    "tags.set": _set_tags,
-    "tag.articles.set": _set_from_the_tag,
-    "article moved to another author": _move_to_another_author,
-    "author.articles.add": _move_by_the_authors_related_manager,
-    "article save": _save_article,
-    "article bulk_update": _bulk_update_article,
+    "writer save": _rename_writer_by_save,
+    "writer QuerySet.update": _rename_writer_by_update,
+    "writer bulk_update": _rename_writer_by_bulk_update,
+    "label save": _rename_label_by_save,
+    "label QuerySet.update": _rename_label_by_update,
+    "label bulk_update": _rename_label_by_bulk_update,
+    "label delete": _delete_label,
+    "label QuerySet.delete": _delete_labels_by_queryset,
+    "labels.add": _add_label,
+    "label.posts.add": _add_label_from_the_label,
+    "get_or_create + add": _add_label_by_get_or_create,
+    "labels.remove": _remove_label,
+    "label.posts.remove": _remove_label_from_the_label,
+    "labels.clear": _clear_labels,
+    "label.posts.clear": _clear_from_the_label,
+    "labels.set": _set_labels,
+    "label.posts.set": _set_from_the_label,
+    "post moved to another writer": _move_to_another_writer,
+    "writer.posts.add": _move_by_the_writers_related_manager,
+    "post save": _save_post,
+    "post bulk_update": _bulk_update_post,
     "raw SQL + touch()": _raw_write_then_touch,
 }
 
 
 @pytest.fixture
-def shown(db) -> Article:
-    """A published article with an author and two tags, all written an hour ago."""
-    author = baker.make(Author, name="Ada", email="ada@example.com")
-    article = baker.make(Article, title="Hello", body="World", published=True, author=author)
-    article.tags.set([baker.make(Tag, name="alpha"), baker.make(Tag, name="beta")])
+def shown(db) -> Post:
+    """A published post with a writer and two labels, all written an hour ago."""
+    writer = baker.make(Writer, name="Ada", email="ada@example.com")
+    post = baker.make(Post, title="Hello", body="World", published=True, writer=writer)
+    post.labels.set([baker.make(Label, name="alpha"), baker.make(Label, name="beta")])
     an_hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     # Written long ago, so Last-Modified is sent and If-Modified-Since can be tried.
     for model, pks in (
-        (Article, [article.pk]),
-        (Author, [author.pk]),
-        (Tag, list(article.tags.values_list("pk", flat=True))),
+        (Post, [post.pk]),
+        (Writer, [writer.pk]),
+        (Label, list(post.labels.values_list("pk", flat=True))),
     ):
         for pk in pks:
             write_behind_the_orm(model, pk, last_modified=an_hour_ago)
-    return article
+    return post
 
 
 @pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
@@ -202,7 +211,7 @@ def test_a_write_through_any_path_changes_the_validators(client, shown, write, v
     write(shown.pk)
     after = client.get(url, HTTP_IF_NONE_MATCH=before.headers["ETag"])
     if after.status_code == 404:
-        return  # the write took the article out of this view: nothing stale to serve
+        return  # the write took the post out of this view: nothing stale to serve
     assert after.status_code == 200, "a stale 304 after the write"
     if view == URLS["detail"] or view == URLS["plain"]:
         assert after.content != before.content
@@ -212,11 +221,11 @@ def test_a_write_through_any_path_changes_the_validators(client, shown, write, v
 
 
 @pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
-def test_the_article_row_itself_is_bumped(shown, write):
+def test_the_post_row_itself_is_bumped(shown, write):
     """What the detail's validator query reads moved, not just what the view renders."""
-    before = Article.objects.values_list("version", "last_modified").get(pk=shown.pk)
+    before = Post.objects.values_list("version", "last_modified").get(pk=shown.pk)
     write(shown.pk)
-    after = Article.objects.filter(pk=shown.pk).values_list("version", "last_modified").first()
+    after = Post.objects.filter(pk=shown.pk).values_list("version", "last_modified").first()
     if after is None:
         return
     assert after[0] > before[0]
@@ -224,21 +233,21 @@ def test_the_article_row_itself_is_bumped(shown, write):
 
 
 def test_a_write_that_shows_nowhere_else_touches_nothing(shown):
-    """An author's other fields are not shown by the article, but every write of a shown row counts: no guessing."""
-    other = baker.make(Tag, name="unused")
-    version = _article(shown.pk).version
+    """A writer's other fields are not shown by the post, but every write of a shown row counts: no guessing."""
+    other = baker.make(Label, name="unused")
+    version = _post(shown.pk).version
     other.name = "still-unused"
     other.save()
-    assert _article(shown.pk).version == version
+    assert _post(shown.pk).version == version
 
 
-def test_deleting_the_author_cascades_and_counts_the_articles(client, shown):
-    before = client.get("/api/articles/")
-    changes = read_changes(Article)
-    shown.author.delete()
-    assert not Article.objects.filter(pk=shown.pk).exists()
-    assert read_changes(Article) > changes
-    assert client.get("/api/articles/", HTTP_IF_NONE_MATCH=before.headers["ETag"]).status_code == 200
+def test_deleting_the_writer_cascades_and_counts_the_posts(client, shown):
+    before = client.get("/test/posts/")
+    changes = read_changes(Post)
+    shown.writer.delete()
+    assert not Post.objects.filter(pk=shown.pk).exists()
+    assert read_changes(Post) > changes
+    assert client.get("/test/posts/", HTTP_IF_NONE_MATCH=before.headers["ETag"]).status_code == 200
 
 
 def test_set_null_on_delete_bumps_the_referring_rows(db):
@@ -253,43 +262,43 @@ def test_set_null_on_delete_bumps_the_referring_rows(db):
 
 
 def test_an_m2m_write_through_the_serializer_renders_the_version_the_etag_names(db):
-    """tags.set() inside a serializer's update bumps the row; the body must show that version, not the save's."""
+    """labels.set() inside a serializer's update bumps the row; the body must show that version, not the save's."""
     from rest_framework.test import APIClient
 
     staff = User.objects.create_user("staff", is_staff=True)
     client = APIClient()
     client.force_authenticate(staff)
-    article = baker.make(Article, published=True, author=baker.make(Author))
-    etag = client.get(f"/api/articles/{article.pk}/").headers["ETag"]
-    patched = client.patch(f"/api/articles/{article.pk}/", {"tags": ["x", "y"]}, format="json", HTTP_IF_MATCH=etag)
-    fresh = client.get(f"/api/articles/{article.pk}/")
+    post = baker.make(Post, published=True, writer=baker.make(Writer))
+    etag = client.get(f"/test/posts/{post.pk}/").headers["ETag"]
+    patched = client.patch(f"/test/posts/{post.pk}/", {"labels": ["x", "y"]}, format="json", HTTP_IF_MATCH=etag)
+    fresh = client.get(f"/test/posts/{post.pk}/")
     assert patched.headers["ETag"] == fresh.headers["ETag"]
     assert patched.json() == fresh.json()
 
 
 def test_touch_bumps_the_rows_that_show_the_touched_ones(shown):
-    version = _article(shown.pk).version
-    Author.objects.filter(pk=shown.author_id).touch()
-    assert _article(shown.pk).version > version
+    version = _post(shown.pk).version
+    Writer.objects.filter(pk=shown.writer_id).touch()
+    assert _post(shown.pk).version > version
 
 
-def test_the_example_declares_what_the_article_shows():
-    assert {(d.path, d.related) for d in declared_dependencies(Article)} == {("author", Author), ("tags", Tag)}
+def test_the_model_declares_what_the_post_shows():
+    assert {(d.path, d.related) for d in declared_dependencies(Post)} == {("writer", Writer), ("labels", Label)}
 
 
 def test_a_dependency_touch_costs_one_update_per_relation(shown):
-    author = _article(shown.pk).author
-    author.name = "Grace"
+    writer = _post(shown.pk).writer
+    writer.name = "Grace"
     with CaptureQueriesContext(connection) as queries:
-        author.save()
+        writer.save()
     updates = [
-        q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "blog_article" in q["sql"]
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "testapp_post" in q["sql"]
     ]
     assert len(updates) == 1, updates
 
 
 def test_a_304_with_dependencies_stays_one_query(client, shown):
-    url = f"/api/articles/{shown.pk}/"
+    url = f"/test/posts/{shown.pk}/"
     etag = client.get(url).headers["ETag"]
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
@@ -297,12 +306,12 @@ def test_a_304_with_dependencies_stays_one_query(client, shown):
 
 
 def test_if_modified_since_after_a_dependency_write_in_the_same_second(client, shown):
-    """The author's write moves the article's own Last-Modified past the date the client holds."""
-    url = f"/api/articles/{shown.pk}/"
+    """The writer's write moves the post's own Last-Modified past the date the client holds."""
+    url = f"/test/posts/{shown.pk}/"
     held = client.get(url).headers["Last-Modified"]
-    _rename_author_by_save(shown.pk)
-    article = _article(shown.pk)
-    assert http_date(article.last_modified.timestamp()) != held
+    _rename_writer_by_save(shown.pk)
+    post = _post(shown.pk)
+    assert http_date(post.last_modified.timestamp()) != held
     assert client.get(url, HTTP_IF_MODIFIED_SINCE=held).status_code == 200
 
 
@@ -310,9 +319,9 @@ def test_if_modified_since_after_a_dependency_write_in_the_same_second(client, s
 def test_a_declared_path_that_is_no_relation_fails_the_system_check(monkeypatch, paths, message):
     from django.core import checks
 
-    monkeypatch.setattr(Article, "depends_on", paths)
+    monkeypatch.setattr(Post, "depends_on", paths)
     errors = [m for m in checks.run_checks() if m.id == "conditional_api.E002"]
-    assert [e.obj for e in errors] == [Article] and message in errors[0].msg
+    assert [e.obj for e in errors] == [Post] and message in errors[0].msg
 
 
 @pytest.mark.django_db(transaction=True)
@@ -323,15 +332,15 @@ def test_links_set_with_the_save_share_its_last_modified_second(one_transaction)
 
     from django.db import transaction
 
-    article = baker.make(Article, author=baker.make(Author))
-    tag = baker.make(Tag)
+    post = baker.make(Post, writer=baker.make(Writer))
+    label = baker.make(Label)
     with transaction.atomic() if one_transaction else nullcontext():
-        article.title = "New"
-        article.save()
-        saved = (article.version, article.last_modified)
-        article.tags.add(tag)
-    stored = Article.objects.get(pk=article.pk)
-    assert stored.version == article.version > saved[0]
+        post.title = "New"
+        post.save()
+        saved = (post.version, post.last_modified)
+        post.labels.add(label)
+    stored = Post.objects.get(pk=post.pk)
+    assert stored.version == post.version > saved[0]
     assert (stored.last_modified == saved[1]) is one_transaction
 
 
@@ -339,15 +348,15 @@ def test_a_save_rolled_back_with_its_savepoint_does_not_keep_last_modified(clien
     """The links change after the savepoint that saved the instance rolled back: a new state, a new second."""
     from django.db import transaction
 
-    url = f"/api/articles/{shown.pk}/"
+    url = f"/test/posts/{shown.pk}/"
     held = client.get(url).headers["Last-Modified"]
-    article, other = _article(shown.pk), baker.make(Article, published=True, author=shown.author)
+    post, other = _post(shown.pk), baker.make(Post, published=True, writer=shown.writer)
     with transaction.atomic():
         other.title = "another row of the table"
         other.save()
         with pytest.raises(RuntimeError), transaction.atomic():
-            article.title = "rolled back"
-            article.save()
+            post.title = "rolled back"
+            post.save()
             raise RuntimeError
-        article.tags.add(Tag.objects.create(name="gamma"))
+        post.labels.add(Label.objects.create(name="gamma"))
     assert client.get(url, HTTP_IF_MODIFIED_SINCE=held).status_code == 200
