@@ -15,8 +15,8 @@ from django.db import connection, transaction
 from model_bakery import baker
 
 from conditional_api.models import claim_state
-from example_project.blog.models import Article, Author
 from tests.conftest import requires_postgres
+from tests.testapp.models import Post, Writer
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
@@ -38,20 +38,20 @@ def _in_thread(body: Callable[[], None]) -> tuple[threading.Thread, list[BaseExc
 
 
 def _rename_by_save(pk: int) -> None:
-    author = Author.objects.get(pk=pk)
-    author.name = "Grace"
-    author.save()
+    writer = Writer.objects.get(pk=pk)
+    writer.name = "Grace"
+    writer.save()
 
 
 def _rename_by_update(pk: int) -> None:
-    Author.objects.filter(pk=pk).update(name="Grace")
+    Writer.objects.filter(pk=pk).update(name="Grace")
 
 
 @pytest.mark.parametrize("rename", [_rename_by_save, _rename_by_update], ids=["save", "QuerySet.update"])
-def test_an_article_moved_to_an_author_during_a_rename_is_touched(client, rename):
-    """The move's foreign key check waits for the rename, or the rename waits for the move: either way the article changes."""
-    ada, linus = baker.make(Author, name="Ada"), baker.make(Author, name="Linus")
-    moved = baker.make(Article, author=linus, published=True)
+def test_a_post_moved_to_a_writer_during_a_rename_is_touched(client, rename):
+    """The move's foreign key check waits for the rename, or the rename for the move: either way the post changes."""
+    ada, linus = baker.make(Writer, name="Ada"), baker.make(Writer, name="Linus")
+    moved = baker.make(Post, writer=linus, published=True)
     renamed, finish = threading.Event(), threading.Event()
 
     def rename_and_hold() -> None:
@@ -62,35 +62,35 @@ def test_an_article_moved_to_an_author_during_a_rename_is_touched(client, rename
 
     thread, errors = _in_thread(rename_and_hold)
     assert renamed.wait(10)
-    mover, mover_errors = _in_thread(lambda: Article.objects.filter(pk=moved.pk).update(author=ada))
+    mover, mover_errors = _in_thread(lambda: Post.objects.filter(pk=moved.pk).update(writer=ada))
     time.sleep(0.5)  # the move runs now, or waits on the rename's lock
-    before = client.get(f"/api/articles/{moved.pk}/")
+    before = client.get(f"/test/posts/{moved.pk}/")
     finish.set()
     thread.join(10)
     mover.join(10)
     assert not errors and not mover_errors, errors + mover_errors
-    after = client.get(f"/api/articles/{moved.pk}/", HTTP_IF_NONE_MATCH=before.headers["ETag"])
-    assert after.json()["author"]["name"] == "Grace"
-    assert after.status_code == 200, "a stale 304: the article shows the old name"
+    after = client.get(f"/test/posts/{moved.pk}/", HTTP_IF_NONE_MATCH=before.headers["ETag"])
+    assert after.json()["writer"]["name"] == "Grace"
+    assert after.status_code == 200, "a stale 304: the post shows the old name"
 
 
 @pytest.mark.parametrize(
     "other_write",
     [
-        pytest.param(lambda pk: Author.objects.filter(pk=pk).update(email="new@example.com"), id="QuerySet.update"),
-        pytest.param(lambda pk: Author.objects.get(pk=pk).delete(), id="delete"),
+        pytest.param(lambda pk: Writer.objects.filter(pk=pk).update(email="new@example.com"), id="QuerySet.update"),
+        pytest.param(lambda pk: Writer.objects.get(pk=pk).delete(), id="delete"),
     ],
 )
-def test_a_conditional_write_and_another_path_on_one_author_do_not_deadlock(other_write):
+def test_a_conditional_write_and_another_path_on_one_writer_do_not_deadlock(other_write):
     """Every path locks the related row before its parents, as the compare-and-set of a PATCH does."""
-    ada = baker.make(Author, name="Ada")
-    baker.make(Article, author=ada, published=True, _quantity=2)
+    ada = baker.make(Writer, name="Ada")
+    baker.make(Post, writer=ada, published=True, _quantity=2)
     claimed = threading.Event()
 
     def patch_like() -> None:
         with transaction.atomic():
-            row = Author.objects.get(pk=ada.pk)
-            assert claim_state(Author, ada.pk, {"updated_at": row.updated_at, "last_modified": row.last_modified})
+            row = Writer.objects.get(pk=ada.pk)
+            assert claim_state(Writer, ada.pk, {"updated_at": row.updated_at, "last_modified": row.last_modified})
             claimed.set()
             time.sleep(1)
             row.name = "Grace"
@@ -101,4 +101,3 @@ def test_a_conditional_write_and_another_path_on_one_author_do_not_deadlock(othe
     other_write(ada.pk)
     thread.join(10)
     assert not errors, errors
-
