@@ -103,8 +103,9 @@ class _Conditional:
         """The resource's current state: from ``validator=``, or as the strategy reads the queryset."""
         if self.validator_func is not None:
             return self.read_by_function(request, kwargs)
-        # The body may hold absolute links (pagination): a collection's ETag names the host.
-        origin = (request.build_absolute_uri("/"),)
+        # The body may hold absolute links (pagination): a collection's ETag
+        # names the host. Lazily: only a collection reads it.
+        origin = (request.build_absolute_uri("/") for _ in range(1))
         if self.queryset is None:
             return flow.read(None, None, origin)
         queryset = self.get_queryset(request)
@@ -139,11 +140,12 @@ class _Conditional:
         return decision, None if decision.proceed else _answer(decision, current.validator, flow.options)
 
     def after_read(self, flow: Flow, current: Current, response: HttpResponseBase) -> HttpResponseBase:
-        validator, decision = flow.rendered(current, response.status_code, lambda: _content(response))
+        rendered = flow.rendered(current, response.status_code, lambda: _content(response))
+        if rendered is None:
+            return response
+        validator, decision = rendered
         if not decision.proceed:
             return _answer(decision, validator, flow.options)
-        if not 200 <= response.status_code < 300:
-            return response
         return stamp_validators(response, validator, flow.options)
 
     def after_write(self, flow: Flow, written: Written) -> HttpResponseBase:

@@ -97,6 +97,14 @@ class NotModifiedResponse(WithoutContentLength, Response):
     """DRF's 304: finalized like the 200 (same Vary and Allow), without Content-Length."""
 
 
+class _Answered(Exception):
+    """A decision taken inside one of DRF's own steps: ``handle_exception()`` returns its response."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.response = response
+
+
 def _refuse(decision: Decision) -> NoReturn:
     raise _ERRORS[decision.outcome](decision.reason)
 
@@ -112,8 +120,8 @@ class ConditionalMixin(_GenericView):
 
     #: Set while ``get_validator_object()`` runs: the columns ``get_object()`` loads.
     _state_fields: tuple[str, ...] | None = None
-    #: The row ``get_object()`` returned in full: what the response shows.
-    _shown_row: models.Model | None = None
+    #: The latest serializer ``get_serializer()`` built: its instance is what the response shows.
+    _serializer: Any = None
     #: The request's flows, by action.
     _flows: dict[str | None, Flow | None] | None = None
     #: What ``finalize_response()`` stamps: the validator and the options it goes with.
@@ -181,11 +189,7 @@ class ConditionalMixin(_GenericView):
         """
         fields = self._state_fields
         if fields is None:
-            # One full row per request: the one the validator read found in
-            # full (an override's own query), or DRF's.
-            if self._shown_row is None:
-                self._shown_row = super().get_object()
-            return self._shown_row
+            return super().get_object()
         queryset = state_queryset(self.filter_queryset(self.get_queryset()), (*fields, *self.permission_fields))
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         flow = self.conditional_flow()
@@ -203,6 +207,23 @@ class ConditionalMixin(_GenericView):
             return cast(models.Model, self.get_object())
         finally:
             self._state_fields = None
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        serializer = super().get_serializer(*args, **kwargs)
+        self._serializer = serializer
+        return serializer
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, _Answered):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def _shown_instance(self, flow: Flow) -> Current:
+        """What the row the serializer rendered says: the ETag describes those bytes, whatever was read before."""
+        instance = getattr(self._serializer, "instance", None)
+        if not isinstance(instance, models.Model):
+            return Current(None)
+        return flow.read_row(RowLookup(type(instance), lambda fields: instance))
 
     def _validator_lookup(self) -> RowLookup:
         model = self.get_queryset().model
@@ -222,7 +243,10 @@ class ConditionalMixin(_GenericView):
 
     def _shown(self, flow: Flow, current: Current, response: Response) -> Response:
         """A read's answer: stamped with the validator of its bytes, which may still make it a 304."""
-        validator, decision = flow.rendered(current, response.status_code, lambda: self._render_now(response))
+        rendered = flow.rendered(current, response.status_code, lambda: self._render_now(response))
+        if rendered is None:
+            return response
+        validator, decision = rendered
         self._stamp = (validator, flow.options)
         return self._settle(decision, validator, flow.options) or response
 
@@ -263,23 +287,14 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
         flow = self.conditional_flow()
         if flow is None:
             return super().retrieve(request, *args, **kwargs)
+        # Without a precondition nothing can be decided early, so no validator
+        # query: a first fetch costs what DRF's does.
         if flow.needs_read():
             current = flow.read_row(self._validator_lookup())
             if (not_modified := self._decide(flow, current)) is not None:
                 return not_modified
-            if current.row is not None and not current.row.get_deferred_fields():
-                self._shown_row = current.row  # get_object() returned it in full: render it
-        # Without a precondition nothing can be decided early, so no validator
-        # query: a first fetch costs what DRF's does.
         response = super().retrieve(request, *args, **kwargs)
-        return self._shown(flow, self._rendered_row(flow), response)
-
-    def _rendered_row(self, flow: Flow) -> Current:
-        """What the rendered row says: the 200's ETag describes its bytes, even if a write landed since the check."""
-        row = self._shown_row
-        if row is None:
-            return Current(None)
-        return flow.read_row(RowLookup(type(row), lambda fields: row))
+        return self._shown(flow, self._shown_instance(flow), response)
 
 
 class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
@@ -293,14 +308,29 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
         """What the list's bytes depend on besides its rows: pagination links copy the absolute URL."""
         return (self.request.build_absolute_uri(),) if self.paginator is not None else ()
 
+    #: While ``list()`` runs: its flow, and what was read of the collection.
+    _listing: Flow | None = None
+    _listed: Current | None = None
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        flow = self.conditional_flow()
-        if flow is None:
-            return super().list(request, *args, **kwargs)
-        current = flow.read_collection(self.filter_queryset(self.get_queryset()), self.get_collection_extra())
-        if (not_modified := self._decide(flow, current)) is not None:
-            return not_modified
-        return self._shown(flow, current, super().list(request, *args, **kwargs))
+        self._listing = self.conditional_flow()
+        response = super().list(request, *args, **kwargs)
+        if self._listing is None or self._listed is None:
+            return response
+        return self._shown(self._listing, self._listed, response)
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        """DRF's ``list()`` hands its filtered queryset here before cutting a page: the validator is read from it.
+
+        One queryset for the ETag and the body, and a 304 (or 412) answered
+        before the page query, its COUNT or the serializer run.
+        """
+        flow = self._listing
+        if flow is not None and self._listed is None:
+            self._listed = flow.read_collection(queryset, self.get_collection_extra())
+            if (not_modified := self._decide(flow, self._listed)) is not None:
+                raise _Answered(not_modified)
+        return super().paginate_queryset(queryset)
 
 
 class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
@@ -316,21 +346,17 @@ class ConditionalCreateMixin(ConditionalMixin, mixins.CreateModelMixin):
         # version step and one Last-Modified second, not one per statement.
         with transaction.atomic(using=router.db_for_write(model)):
             response = super().create(request, *args, **kwargs)
-        created = self._shown_row
         detail = self.conditional_flow(action="retrieve")
-        if created is not None and detail is not None:
-            current = detail.read_row(RowLookup(type(created), lambda fields: created))
-            if current.known:
+        if detail is not None:
+            current = self._shown_instance(detail)
+            if current.validator is not None:
                 self._stamp = (current.validator, detail.options)
         return response
 
-    def perform_create(self, serializer: Any) -> None:
-        super().perform_create(serializer)
-        self._shown_row = serializer.instance  # the row the 201 shows
-
     def get_success_headers(self, data: Any) -> dict[str, str]:
         headers: dict[str, str] = super().get_success_headers(data)
-        location = self.get_created_location(self._shown_row) if self._shown_row is not None else None
+        created = getattr(self._serializer, "instance", None)
+        location = self.get_created_location(created) if isinstance(created, models.Model) else None
         if location:
             headers["Location"] = location
         return headers

@@ -158,14 +158,19 @@ class Flow:
 
     def rendered(
         self, current: Current, status_code: int, content: Callable[[], bytes | None]
-    ) -> tuple[Validator | None, Decision]:
-        """The validator of a read's response, and the decision it leads to now.
+    ) -> tuple[Validator | None, Decision] | None:
+        """The validator of a read's response and the decision it leads to now; None: leave the response as it is.
 
-        Known validators were decided on before the view ran. A strategy that
-        knows nothing until the bytes exist decides here: a 304 saves
-        bandwidth, not work. ``content`` returns None for a stream.
+        An answer that is not 2xx, or that the read found no representation
+        for (a row outside the view's queryset that the view serves anyway),
+        gets no validators and no caching headers. Known validators were
+        decided on before the view ran. A strategy that knows nothing until
+        the bytes exist decides here: a 304 saves bandwidth, not work.
+        ``content`` returns None for a stream.
         """
-        if not is_success(status_code) or current.known:
+        if not is_success(status_code) or (current.known and current.validator is None):
+            return None
+        if current.known:
             return current.validator, _UNCONDITIONAL
         body = content()
         if body is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils.http import http_date
 
 from example_project.blog.models import Article
@@ -257,3 +257,20 @@ def test_a_write_without_claim_cannot_be_held_to_a_date(client, note):
     held = "Fri, 01 Jan 2100 00:00:00 GMT"
     assert put(client, url, "two", HTTP_IF_UNMODIFIED_SINCE=held).status_code == 412
     assert Note.objects.get(pk=note.pk).text == "one"
+
+
+@pytest.mark.urls("tests.testapp.overrides")
+def test_a_row_outside_the_queryset_that_the_view_serves_gets_no_validators_or_caching(client):
+    hidden = Note.objects.create(key="hidden", text="not visible")
+    response = client.get(f"/scoped-notes/{hidden.pk}/")
+    assert response.status_code == 200
+    assert not {"ETag", "Last-Modified", "Cache-Control"} & set(response.headers)
+
+
+def test_a_detail_does_not_read_the_host(note, settings):
+    """Only a collection's ETag names the host (its links would); a detail answers whatever Host says."""
+    from tests.testapp.views import note_detail
+
+    settings.ALLOWED_HOSTS = ["good.example"]
+    request = RequestFactory().get(f"/test/notes/{note.pk}/", HTTP_HOST="elsewhere.example")
+    assert note_detail(request, pk=note.pk).status_code == 200

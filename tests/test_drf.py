@@ -18,6 +18,7 @@ from example_project.blog.models import Article, Author
 from example_project.blog.serializers import ArticleSerializer
 from tests.conftest import write_behind_the_orm
 from tests.testapp import api as testapp_api
+from tests.testapp import overrides
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db
@@ -451,3 +452,69 @@ class TestLists:
 
     def test_shaping_query_parameters_change_the_list_etag(self, api_client, article):
         assert etag_of(api_client, "/api/articles/?ordering=-id") != etag_of(api_client, "/api/articles/")
+
+
+@pytest.mark.urls("tests.testapp.overrides")
+class TestCustomisedViews:
+    """The hooks projects customise: each request still shows, claims and stamps one state of the row."""
+
+    @pytest.fixture(autouse=True)
+    def _no_pending_hooks(self):
+        overrides.ON.clear()
+        yield
+        overrides.ON.clear()
+
+    @pytest.fixture
+    def note(self, db) -> Note:
+        return Note.objects.create(key="k1", text="original")
+
+    @pytest.mark.parametrize(
+        "headers",
+        [{}, {"HTTP_IF_MATCH": "*"}, {"HTTP_IF_UNMODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"}],
+        ids=["no precondition", "If-Match *", "If-Unmodified-Since"],
+    )
+    def test_a_row_loaded_before_the_claim_is_not_written_back(self, api_client, note, headers):
+        """A permission loads the object; another writer commits; the write reads the row again after its claim."""
+
+        def other_writer() -> None:
+            Note.objects.filter(pk=note.pk).update(key="changed-by-B")
+
+        overrides.ON["after the permission"] = other_writer
+        response = api_client.patch(f"/notes/{note.pk}/", {"text": "by A"}, format="json", **headers)
+        assert response.status_code == 200
+        stored = Note.objects.get(pk=note.pk)
+        assert (stored.key, stored.text) == ("changed-by-B", "by A")
+        assert response.json()["key"] == "changed-by-B"
+
+    def test_a_custom_write_action_is_stamped_with_the_etag_of_its_body(self, api_client, note):
+        etag = api_client.get(f"/notes/{note.pk}/").headers["ETag"]
+        published = api_client.post(f"/notes/{note.pk}/publish/", HTTP_IF_MATCH=etag)
+        fetched = api_client.get(f"/notes/{note.pk}/")
+        assert published.json()["text"] == fetched.json()["text"] == "published"
+        assert published.headers["ETag"] == fetched.headers["ETag"]
+
+    def test_create_with_perform_create_overridden_keeps_location_and_validators(self, api_client, db):
+        response = api_client.post("/notes/", {"key": "new", "text": "t"}, format="json")
+        created = Note.objects.get(key="new")
+        assert response.status_code == 201
+        assert response.headers["Location"].endswith(f"/notes/{created.pk}/")
+        assert response.headers["ETag"] == api_client.get(f"/notes/{created.pk}/").headers["ETag"]
+        assert "Last-Modified" in response.headers
+
+    @pytest.mark.parametrize("url", ["/own-query-notes/{}/", "/own-query-content-notes/{}/"])
+    def test_get_object_without_super_still_gets_validators_and_304s(self, api_client, note, url):
+        first = api_client.get(url.format(note.pk))
+        assert first.status_code == 200 and first.headers["ETag"]
+        assert api_client.get(url.format(note.pk), HTTP_IF_NONE_MATCH=first.headers["ETag"]).status_code == 304
+
+    def test_get_object_without_super_labels_the_body_it_rendered(self, api_client, note):
+        """A write lands between the validator read and the full read: the ETag follows the body."""
+
+        def write_on_the_next_read() -> None:  # the first get_object() reads the validator
+            overrides.ON["get_object"] = lambda: Note.objects.filter(pk=note.pk).update(text="written in between")
+
+        overrides.ON["get_object"] = write_on_the_next_read
+        served = api_client.get(f"/own-query-notes/{note.pk}/", HTTP_IF_NONE_MATCH='"an-old-copy"')
+        fresh = api_client.get(f"/own-query-notes/{note.pk}/")
+        assert served.json() == fresh.json()
+        assert served.headers["ETag"] == fresh.headers["ETag"]

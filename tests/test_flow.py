@@ -198,9 +198,14 @@ class TestRendered:
         _, decision = flow.rendered(UNKNOWN_UNTIL_RENDERED, 200, lambda: b"x")
         assert decision.outcome is Outcome.PRECONDITION_FAILED
 
-    @pytest.mark.parametrize("status, content", [(404, b"missing"), (200, None)], ids=["not 2xx", "a stream"])
-    def test_no_content_validator_for_an_error_or_a_stream(self, status, content):
-        validator, decision = flow_for("GET", strategy="content").rendered(
-            UNKNOWN_UNTIL_RENDERED, status, lambda: content
-        )
+    def test_no_content_validator_for_a_stream(self):
+        validator, decision = flow_for("GET", strategy="content").rendered(UNKNOWN_UNTIL_RENDERED, 200, lambda: None)
         assert validator is None and decision.proceed
+
+    @pytest.mark.parametrize(
+        "current, status",
+        [(UNKNOWN_UNTIL_RENDERED, 404), (claimable(), 500), (Current(None), 200)],
+        ids=["not 2xx", "an error", "no representation served anyway"],
+    )
+    def test_an_answer_without_a_representation_is_left_as_it_is(self, current, status):
+        assert flow_for("GET").rendered(current, status, lambda: pytest.fail("rendered for nothing")) is None
