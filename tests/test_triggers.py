@@ -365,6 +365,6 @@ def test_other_databases_are_refused():
 def test_a_model_without_a_version_is_refused():
     state = MigrationLoader(connection).project_state(("testapp", WITH_TRIGGERS))
 
-    with pytest.raises(ValueError, match="needs a VersionField on testapp.Stamped"):
+    with pytest.raises(ValueError, match=r"needs a VersionField on testapp\.Stamped"):
         with connection.schema_editor() as editor:
             InstallVersionTriggers("stamped").database_forwards("testapp", editor, state, state)
