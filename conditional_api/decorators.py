@@ -36,7 +36,7 @@ from .flow import Flow, Written
 from .preconditions import Decision, Outcome
 from .responses import decision_response, not_modified, stamp_validators
 from .rows import state_queryset
-from .validators import Current, RowLookup, Validator, Variant
+from .validators import Columns, Current, RowLookup, Validator, Variant
 
 __all__ = ["conditional"]
 
@@ -114,13 +114,14 @@ class _Conditional:
             value = kwargs[self.lookup_url_kwarg]
             cached = flow.safe and flow.options.cache_validators
 
-            def find(fields: tuple[str, ...]) -> models.Model | None:
+            def find(columns: Columns) -> models.Model | None:
+                rows = state_queryset(queryset, columns(queryset.model))
                 try:
-                    return find_row(state_queryset(queryset, fields), self.lookup_field, value, cached=cached)
+                    return find_row(rows, self.lookup_field, value, cached=cached)
                 except queryset.model.MultipleObjectsReturned:
                     return None  # not one resource: the view answers
 
-            lookup = RowLookup(queryset.model, find)
+            lookup = RowLookup(find)
         return flow.read(queryset, lookup, origin)
 
     def read_by_function(self, request: HttpRequest, kwargs: dict[str, Any]) -> Current:
@@ -148,8 +149,8 @@ class _Conditional:
             return _answer(decision, validator, flow.options)
         return stamp_validators(response, validator, flow.options)
 
-    def after_write(self, flow: Flow, written: Written) -> HttpResponseBase:
-        response = cast(HttpResponseBase, written.response)
+    def after_write(self, flow: Flow, written: Written[HttpResponseBase]) -> HttpResponseBase:
+        response = written.response
         return stamp_validators(response, written.validator, flow.options) if written.stamp else response
 
     def refuse(self, decision: Decision) -> HttpResponseBase:

@@ -23,6 +23,7 @@ Hooks, each overridable: ``get_conditional_options()``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 try:
@@ -45,7 +46,7 @@ from .flow import Flow, is_success
 from .preconditions import SAFE_METHODS, Decision, Outcome
 from .responses import WithoutContentLength, stamp_validators
 from .rows import state_queryset
-from .validators import EXISTS_WITHOUT_VALIDATOR, Current, RowLookup, Validator, ValidatorStrategy, Variant
+from .validators import EXISTS_WITHOUT_VALIDATOR, Columns, Current, RowLookup, Validator, ValidatorStrategy, Variant
 
 __all__ = [
     "ConditionalCreateMixin",
@@ -119,7 +120,7 @@ class ConditionalMixin(_GenericView):
     permission_fields: tuple[str, ...] = ()
 
     #: Set while ``get_validator_object()`` runs: the columns ``get_object()`` loads.
-    _state_fields: tuple[str, ...] | None = None
+    _state_columns: Columns | None = None
     #: The latest serializer ``get_serializer()`` built: its instance is what the response shows.
     _serializer: Any = None
     #: The request's flows, by action.
@@ -187,10 +188,11 @@ class ConditionalMixin(_GenericView):
         conditional requests too. With ``cache_validators`` on a primary key
         lookup the row may come from the validator cache, with no query.
         """
-        fields = self._state_fields
-        if fields is None:
+        columns = self._state_columns
+        if columns is None:
             return super().get_object()
-        queryset = state_queryset(self.filter_queryset(self.get_queryset()), (*fields, *self.permission_fields))
+        queryset = self.filter_queryset(self.get_queryset())
+        queryset = state_queryset(queryset, (*columns(queryset.model), *self.permission_fields))
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         flow = self.conditional_flow()
         cached = flow is not None and flow.safe and flow.options.cache_validators
@@ -200,13 +202,13 @@ class ConditionalMixin(_GenericView):
         self.check_object_permissions(self.request, obj)
         return obj
 
-    def get_validator_object(self, fields: tuple[str, ...]) -> models.Model:
-        """The row ``get_object()`` finds, loading the primary key, ``fields`` and ``permission_fields``."""
-        self._state_fields = tuple(fields)
+    def get_validator_object(self, columns: Columns) -> models.Model:
+        """The row ``get_object()`` finds, loading the primary key, ``columns(model)`` and ``permission_fields``."""
+        self._state_columns = columns
         try:
             return cast(models.Model, self.get_object())
         finally:
-            self._state_fields = None
+            self._state_columns = None
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
         serializer = super().get_serializer(*args, **kwargs)
@@ -223,11 +225,10 @@ class ConditionalMixin(_GenericView):
         instance = getattr(self._serializer, "instance", None)
         if not isinstance(instance, models.Model):
             return Current(None)
-        return flow.read_row(RowLookup(type(instance), lambda fields: instance))
+        return flow.read_row(RowLookup(lambda columns: instance))
 
     def _validator_lookup(self) -> RowLookup:
-        model = self.get_queryset().model
-        return RowLookup(model, self.get_validator_object)
+        return RowLookup(self.get_validator_object)
 
     def _decide(self, flow: Flow, current: Current) -> Response | None:
         """A 304 to return, or None to proceed; 400, 412 and 428 are raised as DRF errors."""
@@ -265,7 +266,9 @@ class ConditionalMixin(_GenericView):
             stamp_validators(response, validator, options)
         return response
 
-    def conditional_write(self, action: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def conditional_write(
+        self, action: Callable[..., Response], request: Request, *args: Any, **kwargs: Any
+    ) -> Response:
         """Decide, then run DRF's write action inside a transaction that first claims the row."""
         flow = cast(Flow, self.conditional_flow())
         current = flow.read_row(self._validator_lookup())
@@ -277,7 +280,7 @@ class ConditionalMixin(_GenericView):
         written = flow.write(current, decision, lambda: action(request, *args, **kwargs), _refuse)
         if written.stamp and written.validator is not None:
             self._stamp = (written.validator, flow.options)
-        return cast(Response, written.response)
+        return written.response
 
 
 class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):

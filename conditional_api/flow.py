@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from django.db import models, transaction
 from django.http import HttpRequest
@@ -51,10 +51,10 @@ def is_success(status_code: int) -> bool:
 
 
 @dataclass(frozen=True)
-class Written:
+class Written(Generic[R]):
     """What a write answered, and the validator to stamp on it (``stamp`` False: leave it unstamped)."""
 
-    response: Any
+    response: R
     validator: Validator | None = None
     stamp: bool = False
 
@@ -131,7 +131,7 @@ class Flow:
 
     def write(
         self, current: Current, decision: Decision, call: Callable[[], R], refuse: Callable[[Decision], R]
-    ) -> Written:
+    ) -> Written[R]:
         """Run the write inside a transaction that first claims the state the decision saw.
 
         Two writers holding one ETag cannot both win: the second one's claim

@@ -122,7 +122,7 @@ class ModelStrategy(ValidatorStrategy):
         )
 
     def read_row(self, lookup: RowLookup, variant: Variant, release: str) -> Current:
-        row = lookup.find(self.state_fields(lookup.model))
+        row = lookup.find(self.state_fields)
         return Current(None) if row is None else self.current(row, variant, release)
 
     def read_collection(

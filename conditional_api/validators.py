@@ -27,6 +27,7 @@ from django.http import HttpRequest
 __all__ = [
     "EXISTS_WITHOUT_VALIDATOR",
     "UNKNOWN_UNTIL_RENDERED",
+    "Columns",
     "Current",
     "RowLookup",
     "Validator",
@@ -156,16 +157,20 @@ class Current:
 UNKNOWN_UNTIL_RENDERED = Current(validator=None, known=False)
 
 
+#: The columns a strategy reads of a model's rows, besides the primary key.
+Columns = Callable[[type[models.Model]], tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class RowLookup:
-    """One row of ``model``, as the adapter finds it: ``find(fields)`` loads the primary key and ``fields``.
+    """One row, as the adapter finds it: ``find(columns)`` loads its primary key and ``columns(model)``.
 
-    ``find`` returns None when there is no such row (or raises the
+    The adapter builds the view's queryset once and asks ``columns`` about
+    its model. ``find`` returns None when there is no such row (or raises the
     framework's 404); it applies the view's own scoping and access checks.
     """
 
-    model: type[models.Model]
-    find: Callable[[tuple[str, ...]], models.Model | None]
+    find: Callable[[Columns], models.Model | None]
 
 
 class ValidatorStrategy:

@@ -518,3 +518,19 @@ class TestCustomisedViews:
         fresh = api_client.get(f"/own-query-notes/{note.pk}/")
         assert served.json() == fresh.json()
         assert served.headers["ETag"] == fresh.headers["ETag"]
+
+
+@pytest.mark.parametrize("url", ["/test/posts/{}/", "/test/posts/"], ids=["detail", "list"])
+def test_a_304_builds_the_views_queryset_once(api_client, monkeypatch, url):
+    """The validator is read from the queryset the view builds for the request, not from a second one."""
+    from tests.testapp.api import PostViewSet
+    from tests.testapp.models import Post, Writer
+
+    post = baker.make(Post, published=True, writer=baker.make(Writer))
+    url = url.format(post.pk)
+    etag = api_client.get(url).headers["ETag"]
+    built = []
+    original = PostViewSet.get_queryset
+    monkeypatch.setattr(PostViewSet, "get_queryset", lambda self: built.append(1) or original(self))
+    assert api_client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    assert len(built) == 1

@@ -24,7 +24,7 @@ def test_strategies_read_their_columns():
     assert version.etag != stamped.etag
 
 
-def _never_found(fields: tuple[str, ...]) -> None:
+def _never_found(columns: object) -> None:
     raise AssertionError("the row was looked up")
 
 
@@ -46,16 +46,16 @@ class TestWhatEachStrategyReads:
         assert current.known and current.validator == expected and current.claim is None
 
     def test_the_collection_strategy_reads_the_collection_even_when_a_row_is_named(self, notes):
-        lookup = RowLookup(notes.model, _never_found)
+        lookup = RowLookup(_never_found)
         assert CollectionStrategy().read(notes, lookup, **BASE).validator.etag.startswith('"')
 
     def test_a_row_strategy_reads_the_named_row_and_can_claim_it(self, notes):
         row = notes.get()
-        current = VersionStrategy().read(notes, RowLookup(notes.model, lambda fields: row), **BASE)
+        current = VersionStrategy().read(notes, RowLookup(lambda columns: row), **BASE)
         assert current.validator == VersionStrategy().validator(row, **BASE) and current.claim is not None
 
     def test_a_missing_row_is_no_representation(self, notes):
-        current = VersionStrategy().read_row(RowLookup(notes.model, lambda fields: None), **BASE)
+        current = VersionStrategy().read_row(RowLookup(lambda columns: None), **BASE)
         assert current.known and current.validator is None
 
     def test_a_table_whose_writes_are_not_counted_is_validated_by_content(self):
@@ -65,7 +65,7 @@ class TestWhatEachStrategyReads:
 
     @pytest.mark.parametrize("strategy", [ContentStrategy(), CollectionStrategy()])
     def test_strategies_that_read_no_row_wait_for_the_bytes(self, notes, strategy):
-        assert strategy.read_row(RowLookup(notes.model, _never_found), **BASE) is UNKNOWN_UNTIL_RENDERED
+        assert strategy.read_row(RowLookup(_never_found), **BASE) is UNKNOWN_UNTIL_RENDERED
 
     def test_the_content_strategy_reads_nothing_before_the_view(self, notes):
         assert ContentStrategy().read(notes, None, **BASE) is UNKNOWN_UNTIL_RENDERED
