@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from example_project.blog.models import Article, Author
 from tests.testapp import views as testapp_views
+from tests.testapp.models import Label, Post, Writer
 
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL: run with DATABASE_URL=postgres://... (CI does)"
@@ -69,6 +70,24 @@ def article(author) -> Article:
 @pytest.fixture
 def draft(author) -> Article:
     return baker.make(Article, title="Draft", body="Secret", published=False, author=author)
+
+
+@pytest.fixture
+def writer(db) -> Writer:
+    return baker.make(Writer, name="Ada", email="ada@example.com")
+
+
+@pytest.fixture
+def post(writer) -> Post:
+    """A published post with two labels, as ``article`` is for the example's tests."""
+    post = baker.make(Post, title="Hello", body="World", published=True, writer=writer)
+    post.labels.set([baker.make(Label, name="beta"), baker.make(Label, name="alpha")])
+    return post
+
+
+@pytest.fixture
+def draft_post(writer) -> Post:
+    return baker.make(Post, title="Draft", body="Secret", published=False, writer=writer)
 
 
 def write_behind_the_orm(model, pk, **values) -> None:

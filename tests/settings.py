@@ -6,11 +6,26 @@ started by a test can open it too.
 
 import os
 import tempfile
+from typing import Any, cast
 
 from example_project.settings import *  # noqa: F403
-from example_project.settings import DATABASES, INSTALLED_APPS
+from example_project.settings import CONDITIONAL_API, DATABASES, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+# The test app's posts, writers and labels are configured as the example's
+# articles, authors and tags are; the example's own entries stay.
+CONDITIONAL_API = {
+    **CONDITIONAL_API,
+    "VIEWS": {
+        **cast("dict[str, Any]", CONDITIONAL_API["VIEWS"]),
+        "post-detail": {"strategy": "version", "require_precondition": True, "query_params": []},
+        "plain-post-detail": {"strategy": "version", "query_params": []},
+        "writer-detail": {"strategy": "updated_at", "query_params": []},
+        "post-list": {"strategy": "collection"},
+        "writer-list": {"strategy": "collection"},
+        "label-list": {"strategy": "collection"},
+    },
+}
 ROOT_URLCONF = "tests.urls"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each test's threads close what they open; nothing outlives the test database.

@@ -1,4 +1,4 @@
-"""DRF views for the integration's tests: object permissions and a plain generic view."""
+"""DRF views for the integration's tests: object permissions, a plain generic view, posts, writers and labels."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from rest_framework import filters, generics, permissions, serializers
-from rest_framework.exceptions import NotFound
+from rest_framework import filters, generics, permissions, serializers, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 
-from conditional_api.drf import ConditionalModelViewSet, ConditionalRetrieveMixin, ConditionalUpdateMixin
+from conditional_api.drf import (
+    ConditionalListMixin,
+    ConditionalModelViewSet,
+    ConditionalRetrieveMixin,
+    ConditionalUpdateMixin,
+)
 
 from .models import Label, Note, Post, Writer
 
@@ -126,20 +131,59 @@ class PostSerializer(serializers.ModelSerializer):
         return post
 
 
-class LabelFilter(filters.BaseFilterBackend):
-    """``?label=`` on the list only: a detail URL names one post whatever the query string."""
+class WriterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Writer
+        fields = ["id", "name", "email", "version", "updated_at"]
+        read_only_fields = ["version", "updated_at"]
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name"]
+
+
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class PostFilter(filters.BaseFilterBackend):
+    """``?published=``, ``?writer=`` and ``?label=`` on the list only: a detail URL names one post."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
-        if getattr(view, "action", None) == "list" and "label" in request.query_params:
-            queryset = queryset.filter(labels__name=request.query_params["label"])
+        if getattr(view, "action", None) != "list":
+            return queryset
+        params = request.query_params
+        if "published" in params:
+            value = _BOOLEANS.get(params["published"].lower())
+            if value is None:
+                raise ValidationError({"published": ["Expected true or false."]})
+            queryset = queryset.filter(published=value)
+        if "writer" in params:
+            if not params["writer"].isdigit():
+                raise ValidationError({"writer": ["Expected a writer id."]})
+            queryset = queryset.filter(writer_id=int(params["writer"]))
+        if "label" in params:
+            queryset = queryset.filter(labels__name=params["label"])
         return queryset
+
+
+class ListOrderingFilter(filters.OrderingFilter):
+    """``?ordering=`` on the list action only."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        if getattr(view, "action", None) != "list":
+            return queryset
+        return super().filter_queryset(request, queryset, view)
 
 
 class PostViewSet(ConditionalModelViewSet):
     """Posts with their writer and labels: staff see all of them, everyone else the published ones."""
 
     serializer_class = PostSerializer
-    filter_backends = [LabelFilter]
+    filter_backends = [PostFilter, ListOrderingFilter]
+    ordering_fields = ["id", "title", "updated_at"]
+    ordering = ["id"]
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     def get_queryset(self) -> QuerySet[Post]:
@@ -147,3 +191,21 @@ class PostViewSet(ConditionalModelViewSet):
         if not self.request.user.is_staff:
             queryset = queryset.filter(published=True)
         return queryset
+
+
+class WriterViewSet(ConditionalModelViewSet):
+    """Writers: the settings give their detail the updated_at strategy."""
+
+    serializer_class = WriterSerializer
+    queryset = Writer.objects.order_by("id")
+    filter_backends = [ListOrderingFilter]
+    ordering_fields = ["id", "name"]
+    ordering = ["id"]
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+
+class LabelViewSet(ConditionalListMixin, viewsets.GenericViewSet):
+    """A list and nothing else."""
+
+    serializer_class = LabelSerializer
+    queryset = Label.objects.order_by("name")

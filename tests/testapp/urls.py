@@ -6,6 +6,8 @@ from . import api, views
 router = SimpleRouter()
 router.register("owned-notes", api.OwnedNoteViewSet, basename="owned-note")
 router.register("posts", api.PostViewSet, basename="post")
+router.register("writers", api.WriterViewSet, basename="writer")
+router.register("labels", api.LabelViewSet, basename="label")
 
 urlpatterns = [
     path("", include(router.urls)),
