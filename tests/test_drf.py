@@ -1,4 +1,4 @@
-"""The DRF mixins on the example project's viewsets and the test app's views."""
+"""The DRF mixins on the test app's viewsets and views."""
 
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ from model_bakery import baker
 from rest_framework.test import APIClient
 
 from conditional_api.flow import Flow
-from example_project.blog.models import Article, Author
-from example_project.blog.serializers import ArticleSerializer
 from tests.conftest import write_behind_the_orm
 from tests.testapp import api as testapp_api
 from tests.testapp import overrides
-from tests.testapp.models import Note
+from tests.testapp.api import PostSerializer
+from tests.testapp.models import Note, Post, Writer
 
 pytestmark = pytest.mark.django_db
 
 
-def detail(article: Article) -> str:
-    return f"/api/articles/{article.pk}/"
+def detail(post: Post) -> str:
+    return f"/test/posts/{post.pk}/"
 
 
 def etag_of(client: APIClient, url: str) -> str:
@@ -34,22 +33,22 @@ def etag_of(client: APIClient, url: str) -> str:
 
 @pytest.fixture
 def serializer_calls(monkeypatch) -> Iterator[list[str]]:
-    """Record every run of the article serializer (representation, validation, save)."""
+    """Record every run of the post serializer (representation, validation, save)."""
     calls: list[str] = []
     for name in ("to_representation", "is_valid", "save"):
-        original = getattr(ArticleSerializer, name)
+        original = getattr(PostSerializer, name)
 
         def spy(self, *args, _original=original, _name=name, **kwargs):
             calls.append(_name)
             return _original(self, *args, **kwargs)
 
-        monkeypatch.setattr(ArticleSerializer, name, spy)
+        monkeypatch.setattr(PostSerializer, name, spy)
     yield calls
 
 
 class TestRetrieve:
-    def test_200_carries_strong_etag_last_modified_and_no_cache(self, api_client, article):
-        response = api_client.get(detail(article))
+    def test_200_carries_strong_etag_last_modified_and_no_cache(self, api_client, post):
+        response = api_client.get(detail(post))
         assert response.status_code == 200
         assert re.fullmatch(r'"[A-Za-z0-9_-]{22}"', response.headers["ETag"])
         assert response.headers["Last-Modified"].endswith(" GMT")
@@ -57,35 +56,38 @@ class TestRetrieve:
 
     @pytest.mark.parametrize("method", ["get", "head"])
     def test_304_runs_one_validator_query_and_no_serializer(
-        self, api_client, article, serializer_calls, method, django_assert_num_queries
+        self, api_client, post, serializer_calls, method, django_assert_num_queries
     ):
-        etag = etag_of(api_client, detail(article))
+        etag = etag_of(api_client, detail(post))
         serializer_calls.clear()
         with django_assert_num_queries(1) as queries:
-            response = getattr(api_client, method)(detail(article), HTTP_IF_NONE_MATCH=etag)
+            response = getattr(api_client, method)(detail(post), HTTP_IF_NONE_MATCH=etag)
         assert response.status_code == 304
         assert response.content == b""
         assert serializer_calls == []
         (query,) = queries.captured_queries
         selected = query["sql"].split(" FROM ")[0]
-        assert sorted(re.findall(r'"blog_article"\."(\w+)"', selected)) == ["id", "last_modified", "version"]
+        assert sorted(re.findall(r'"testapp_post"\."(\w+)"', selected)) == ["id", "last_modified", "version"]
 
     @pytest.mark.parametrize(
         "headers, queries_run",
         [
-            # Nothing to decide: DRF's own two queries (the row, its tags).
-            ({}, ["blog_article", "blog_tag"]),
+            # Nothing to decide: DRF's own two queries (the row, its labels).
+            ({}, ["testapp_post", "testapp_label"]),
             # A stale copy: the validator query first, then DRF's.
-            ({"HTTP_IF_NONE_MATCH": '"an old copy"'}, ["blog_article", "blog_article", "blog_tag"]),
-            ({"HTTP_IF_MODIFIED_SINCE": "Sat, 01 Jan 2000 00:00:00 GMT"}, ["blog_article", "blog_article", "blog_tag"]),
+            ({"HTTP_IF_NONE_MATCH": '"an old copy"'}, ["testapp_post", "testapp_post", "testapp_label"]),
+            (
+                {"HTTP_IF_MODIFIED_SINCE": "Sat, 01 Jan 2000 00:00:00 GMT"},
+                ["testapp_post", "testapp_post", "testapp_label"],
+            ),
         ],
     )
     def test_a_200_reads_the_validator_only_when_there_is_something_to_decide(
-        self, api_client, article, headers, queries_run, django_assert_num_queries
+        self, api_client, post, headers, queries_run, django_assert_num_queries
     ):
-        expected = api_client.get(detail(article), HTTP_IF_NONE_MATCH='"an old copy"')
+        expected = api_client.get(detail(post), HTTP_IF_NONE_MATCH='"an old copy"')
         with django_assert_num_queries(len(queries_run)) as queries:
-            response = api_client.get(detail(article), **headers)
+            response = api_client.get(detail(post), **headers)
         assert response.status_code == 200
         assert [re.search(r'FROM "(\w+)"', q["sql"]).group(1) for q in queries.captured_queries] == queries_run
         for header in ("ETag", "Last-Modified", "Cache-Control"):
@@ -93,30 +95,30 @@ class TestRetrieve:
         assert response.content == expected.content
 
     def test_304_with_basic_auth_runs_only_the_authentication_query_besides(
-        self, article, staff, django_assert_num_queries
+        self, post, staff, django_assert_num_queries
     ):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION="Basic ZGVtbzpkZW1v")  # demo:demo
-        etag = etag_of(client, detail(article))
+        etag = etag_of(client, detail(post))
         with django_assert_num_queries(2) as queries:
-            response = client.get(detail(article), HTTP_IF_NONE_MATCH=etag)
+            response = client.get(detail(post), HTTP_IF_NONE_MATCH=etag)
         assert response.status_code == 304
         tables = [re.search(r'FROM "(\w+)"', q["sql"]).group(1) for q in queries.captured_queries]
-        assert tables == ["auth_user", "blog_article"]
+        assert tables == ["auth_user", "testapp_post"]
 
-    def test_if_modified_since_revalidates_with_304(self, api_client, article):
-        last_modified = api_client.get(detail(article)).headers["Last-Modified"]
-        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=last_modified).status_code == 304
+    def test_if_modified_since_revalidates_with_304(self, api_client, post):
+        last_modified = api_client.get(detail(post)).headers["Last-Modified"]
+        assert api_client.get(detail(post), HTTP_IF_MODIFIED_SINCE=last_modified).status_code == 304
 
-    def test_a_write_makes_the_old_etag_and_date_stale(self, api_client, article):
-        ok = api_client.get(detail(article))
-        article.title = "Changed"
-        article.save()
+    def test_a_write_makes_the_old_etag_and_date_stale(self, api_client, post):
+        ok = api_client.get(detail(post))
+        post.title = "Changed"
+        post.save()
         for header, value in (
             ("HTTP_IF_NONE_MATCH", ok.headers["ETag"]),
             ("HTTP_IF_MODIFIED_SINCE", ok.headers["Last-Modified"]),
         ):
-            response = api_client.get(detail(article), **{header: value})
+            response = api_client.get(detail(post), **{header: value})
             assert response.status_code == 200 and response.json()["title"] == "Changed"
 
     @pytest.mark.parametrize(
@@ -129,168 +131,164 @@ class TestRetrieve:
         ],
     )
     @pytest.mark.parametrize("user", [None, "reader"])
-    def test_an_unpublished_article_is_a_404_whatever_the_headers(self, draft, reader, user, headers):
+    def test_an_unpublished_post_is_a_404_whatever_the_headers(self, draft_post, reader, user, headers):
         client = APIClient()
         if user:
             client.force_authenticate(reader)
-        assert client.get(detail(draft), **headers).status_code == 404
+        assert client.get(detail(draft_post), **headers).status_code == 404
 
-    def test_staff_see_unpublished_articles_with_validators(self, staff_client, draft):
-        etag = etag_of(staff_client, detail(draft))
-        assert staff_client.get(detail(draft), HTTP_IF_NONE_MATCH=etag).status_code == 304
+    def test_staff_see_unpublished_posts_with_validators(self, staff_client, draft_post):
+        etag = etag_of(staff_client, detail(draft_post))
+        assert staff_client.get(detail(draft_post), HTTP_IF_NONE_MATCH=etag).status_code == 304
 
-    def test_the_browsable_api_gets_no_validators(self, api_client, article):
-        response = api_client.get(detail(article), HTTP_ACCEPT="text/html")
+    def test_the_browsable_api_gets_no_validators(self, api_client, post):
+        response = api_client.get(detail(post), HTTP_ACCEPT="text/html")
         assert response.status_code == 200 and "ETag" not in response.headers
 
-    def test_the_negotiated_media_type_is_part_of_the_etag(self, api_client, article):
-        plain = etag_of(api_client, detail(article))
-        indented = api_client.get(detail(article), HTTP_ACCEPT="application/json; indent=4")
-        assert indented.content != api_client.get(detail(article)).content
+    def test_the_negotiated_media_type_is_part_of_the_etag(self, api_client, post):
+        plain = etag_of(api_client, detail(post))
+        indented = api_client.get(detail(post), HTTP_ACCEPT="application/json; indent=4")
+        assert indented.content != api_client.get(detail(post)).content
         assert indented.headers["ETag"] != plain
 
-    def test_query_parameters_outside_the_variant_do_not_change_the_etag(self, api_client, article):
-        # article-detail sets "query_params": [] in the example's settings.
-        assert etag_of(api_client, detail(article) + "?utm_source=x") == etag_of(api_client, detail(article))
+    def test_query_parameters_outside_the_variant_do_not_change_the_etag(self, api_client, post):
+        # post-detail sets "query_params": [] in the test settings.
+        assert etag_of(api_client, detail(post) + "?utm_source=x") == etag_of(api_client, detail(post))
 
-    def test_the_release_salt_is_part_of_the_etag(self, api_client, article, settings):
-        before = etag_of(api_client, detail(article))
+    def test_the_release_salt_is_part_of_the_etag(self, api_client, post, settings):
+        before = etag_of(api_client, detail(post))
         settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASE": "another-release"}
-        assert etag_of(api_client, detail(article)) != before
+        assert etag_of(api_client, detail(post)) != before
 
 
 class TestLastModified:
-    def test_the_date_a_client_holds_passes_if_unmodified_since_until_a_write(self, staff_client, article):
+    def test_the_date_a_client_holds_passes_if_unmodified_since_until_a_write(self, staff_client, post):
         # A clamped date would fail here: the header and the comparison use one value.
-        article.save()
-        article.save()
-        time.sleep(max(0.0, article.last_modified.timestamp() + 1 - time.time()))
-        held = staff_client.get(detail(article)).headers["Last-Modified"]
+        post.save()
+        post.save()
+        time.sleep(max(0.0, post.last_modified.timestamp() + 1 - time.time()))
+        held = staff_client.get(detail(post)).headers["Last-Modified"]
         assert (
-            staff_client.patch(
-                detail(article), {"title": "ok"}, format="json", HTTP_IF_UNMODIFIED_SINCE=held
-            ).status_code
+            staff_client.patch(detail(post), {"title": "ok"}, format="json", HTTP_IF_UNMODIFIED_SINCE=held).status_code
             == 200
         )
 
-    def test_released_at_is_a_floor(self, api_client, article, settings):
+    def test_released_at_is_a_floor(self, api_client, post, settings):
         yesterday = datetime.now(tz=UTC) - timedelta(days=1)
-        write_behind_the_orm(Article, article.pk, version=F("version") + 1, last_modified=yesterday)
-        old = api_client.get(detail(article)).headers["Last-Modified"]
-        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=old).status_code == 304
+        write_behind_the_orm(Post, post.pk, version=F("version") + 1, last_modified=yesterday)
+        old = api_client.get(detail(post)).headers["Last-Modified"]
+        assert api_client.get(detail(post), HTTP_IF_MODIFIED_SINCE=old).status_code == 304
         released = datetime.now(tz=UTC).replace(microsecond=0)
         settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASED_AT": released.isoformat()}
-        assert api_client.get(detail(article)).headers["Last-Modified"] == http_date(released.timestamp())
-        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=old).status_code == 200
+        assert api_client.get(detail(post)).headers["Last-Modified"] == http_date(released.timestamp())
+        assert api_client.get(detail(post), HTTP_IF_MODIFIED_SINCE=old).status_code == 200
 
-    def test_a_write_in_the_release_second_still_changes_last_modified(self, api_client, article, settings):
+    def test_a_write_in_the_release_second_still_changes_last_modified(self, api_client, post, settings):
         released = datetime.now(tz=UTC).replace(microsecond=0) - timedelta(seconds=5)
-        write_behind_the_orm(Article, article.pk, last_modified=released - timedelta(days=1))
+        write_behind_the_orm(Post, post.pk, last_modified=released - timedelta(days=1))
         settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASED_AT": released.isoformat()}
-        held = api_client.get(detail(article)).headers["Last-Modified"]
+        held = api_client.get(detail(post)).headers["Last-Modified"]
         assert held == http_date(released.timestamp())
         write_behind_the_orm(
-            Article, article.pk, title="in the release second", last_modified=released + timedelta(microseconds=500)
+            Post, post.pk, title="in the release second", last_modified=released + timedelta(microseconds=500)
         )
-        response = api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=held)
+        response = api_client.get(detail(post), HTTP_IF_MODIFIED_SINCE=held)
         assert response.status_code == 200 and response.json()["title"] == "in the release second"
 
 
 class TestWrites:
-    def test_patch_without_a_precondition_is_428_and_writes_nothing(self, staff_client, article, serializer_calls):
-        response = staff_client.patch(detail(article), {"title": "New"}, format="json")
+    def test_patch_without_a_precondition_is_428_and_writes_nothing(self, staff_client, post, serializer_calls):
+        response = staff_client.patch(detail(post), {"title": "New"}, format="json")
         assert response.status_code == 428
         assert response.json() == {"detail": response.json()["detail"]} and "If-Match" in response.json()["detail"]
         assert serializer_calls == []
-        assert Article.objects.get(pk=article.pk).version == article.version
+        assert Post.objects.get(pk=post.pk).version == post.version
 
     @pytest.mark.parametrize("method", ["put", "patch", "delete"])
-    def test_stale_if_match_returns_412_and_keeps_row(self, staff_client, article, serializer_calls, method):
-        stale = etag_of(staff_client, detail(article))
-        Article.objects.filter(pk=article.pk).update(body="someone else's change")
+    def test_stale_if_match_returns_412_and_keeps_row(self, staff_client, post, serializer_calls, method):
+        stale = etag_of(staff_client, detail(post))
+        Post.objects.filter(pk=post.pk).update(body="someone else's change")
         serializer_calls.clear()
-        payload = {"title": "Mine", "body": "b", "published": True, "author": article.author_id, "tags": ["x"]}
-        response = getattr(staff_client, method)(detail(article), payload, format="json", HTTP_IF_MATCH=stale)
+        payload = {"title": "Mine", "body": "b", "published": True, "writer": post.writer_id, "labels": ["x"]}
+        response = getattr(staff_client, method)(detail(post), payload, format="json", HTTP_IF_MATCH=stale)
         assert response.status_code == 412
         assert serializer_calls == []
-        row = Article.objects.get(pk=article.pk)
-        assert (row.title, row.body, row.version) == ("Hello", "someone else's change", article.version + 1)
-        assert sorted(row.tags.values_list("name", flat=True)) == ["alpha", "beta"]
+        row = Post.objects.get(pk=post.pk)
+        assert (row.title, row.body, row.version) == ("Hello", "someone else's change", post.version + 1)
+        assert sorted(row.labels.values_list("name", flat=True)) == ["alpha", "beta"]
 
     @pytest.mark.parametrize("header", ["garbage", '"unterminated', 'W/"weak" "two"'])
-    def test_malformed_if_match_is_400_and_writes_nothing(self, staff_client, article, header):
-        response = staff_client.patch(detail(article), {"title": "New"}, format="json", HTTP_IF_MATCH=header)
+    def test_malformed_if_match_is_400_and_writes_nothing(self, staff_client, post, header):
+        response = staff_client.patch(detail(post), {"title": "New"}, format="json", HTTP_IF_MATCH=header)
         assert response.status_code == 400 and "If-Match" in response.json()["detail"]
-        assert Article.objects.get(pk=article.pk).title == "Hello"
+        assert Post.objects.get(pk=post.pk).title == "Hello"
 
-    def test_weak_if_match_never_matches(self, staff_client, article):
-        etag = etag_of(staff_client, detail(article))
-        response = staff_client.patch(detail(article), {"title": "New"}, format="json", HTTP_IF_MATCH="W/" + etag)
+    def test_weak_if_match_never_matches(self, staff_client, post):
+        etag = etag_of(staff_client, detail(post))
+        response = staff_client.patch(detail(post), {"title": "New"}, format="json", HTTP_IF_MATCH="W/" + etag)
         assert response.status_code == 412
 
-    def test_patch_with_the_current_etag_answers_the_new_representation_and_validators(self, staff_client, article):
-        etag = etag_of(staff_client, detail(article))
+    def test_patch_with_the_current_etag_answers_the_new_representation_and_validators(self, staff_client, post):
+        etag = etag_of(staff_client, detail(post))
         response = staff_client.patch(
-            detail(article), {"title": "New", "tags": ["gamma"]}, format="json", HTTP_IF_MATCH=etag
+            detail(post), {"title": "New", "labels": ["gamma"]}, format="json", HTTP_IF_MATCH=etag
         )
         assert response.status_code == 200
         body = response.json()
-        assert (body["title"], body["tags"]) == ("New", ["gamma"])
-        # The save and the tag links each bump the version; the body shows the last.
-        assert body["version"] == Article.objects.get(pk=article.pk).version > article.version
+        assert (body["title"], body["labels"]) == ("New", ["gamma"])
+        # The save and the label links each bump the version; the body shows the last.
+        assert body["version"] == Post.objects.get(pk=post.pk).version > post.version
         assert response.headers["ETag"] not in (None, etag)
-        fresh = staff_client.get(detail(article))
+        fresh = staff_client.get(detail(post))
         assert fresh.headers["ETag"] == response.headers["ETag"]
         assert fresh.json() == body
 
-    def test_if_unmodified_since_guards_a_write(self, staff_client, article):
-        last_modified = staff_client.get(detail(article)).headers["Last-Modified"]
-        ok = staff_client.patch(
-            detail(article), {"title": "One"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified
-        )
+    def test_if_unmodified_since_guards_a_write(self, staff_client, post):
+        last_modified = staff_client.get(detail(post)).headers["Last-Modified"]
+        ok = staff_client.patch(detail(post), {"title": "One"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified)
         assert ok.status_code == 200
         again = staff_client.patch(
-            detail(article), {"title": "Two"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified
+            detail(post), {"title": "Two"}, format="json", HTTP_IF_UNMODIFIED_SINCE=last_modified
         )
         assert again.status_code == 412
-        assert Article.objects.get(pk=article.pk).title == "One"
+        assert Post.objects.get(pk=post.pk).title == "One"
 
-    def test_delete_with_the_current_etag(self, staff_client, article):
-        etag = etag_of(staff_client, detail(article))
-        assert staff_client.delete(detail(article), HTTP_IF_MATCH=etag).status_code == 204
-        assert not Article.objects.filter(pk=article.pk).exists()
+    def test_delete_with_the_current_etag(self, staff_client, post):
+        etag = etag_of(staff_client, detail(post))
+        assert staff_client.delete(detail(post), HTTP_IF_MATCH=etag).status_code == 204
+        assert not Post.objects.filter(pk=post.pk).exists()
 
-    def test_a_write_that_lands_between_check_and_claim_loses_nothing(self, staff_client, article, monkeypatch):
+    def test_a_write_that_lands_between_check_and_claim_loses_nothing(self, staff_client, post, monkeypatch):
         """Another writer commits after the precondition passed: the claim fails, 412, their write stays."""
-        etag = etag_of(staff_client, detail(article))
+        etag = etag_of(staff_client, detail(post))
         original = Flow.read_row
 
         def read_then_concurrent_write(self, lookup):
             current = original(self, lookup)
             if self.request.method == "PATCH":
-                Article.objects.filter(pk=article.pk).update(title="the other writer")
+                Post.objects.filter(pk=post.pk).update(title="the other writer")
             return current
 
         monkeypatch.setattr(Flow, "read_row", read_then_concurrent_write)
-        response = staff_client.patch(detail(article), {"title": "mine"}, format="json", HTTP_IF_MATCH=etag)
+        response = staff_client.patch(detail(post), {"title": "mine"}, format="json", HTTP_IF_MATCH=etag)
         assert response.status_code == 412
-        assert Article.objects.get(pk=article.pk).title == "the other writer"
+        assert Post.objects.get(pk=post.pk).title == "the other writer"
 
-    def test_anonymous_writes_get_401_with_basic_challenge(self, api_client, article):
-        response = api_client.patch(detail(article), {"title": "x"}, format="json", HTTP_IF_MATCH="*")
+    def test_anonymous_writes_get_401_with_basic_challenge(self, api_client, post):
+        response = api_client.patch(detail(post), {"title": "x"}, format="json", HTTP_IF_MATCH="*")
         assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic")
 
-    def test_create_answers_201_with_location_and_the_detail_etag(self, staff_client, author):
+    def test_create_answers_201_with_location_and_the_detail_etag(self, staff_client, writer):
         response = staff_client.post(
-            "/api/articles/",
-            {"title": "T", "body": "B", "published": True, "author": author.pk, "tags": ["zeta", "eta"]},
+            "/test/posts/",
+            {"title": "T", "body": "B", "published": True, "writer": writer.pk, "labels": ["zeta", "eta"]},
             format="json",
         )
         assert response.status_code == 201
         body = response.json()
-        assert body["tags"] == ["eta", "zeta"] and body["version"] == Article.objects.get(pk=body["id"]).version
-        assert response.headers["Location"] == f"http://testserver/api/articles/{body['id']}/"
-        assert response.headers["ETag"] == etag_of(staff_client, f"/api/articles/{body['id']}/")
+        assert body["labels"] == ["eta", "zeta"] and body["version"] == Post.objects.get(pk=body["id"]).version
+        assert response.headers["Location"] == f"http://testserver/test/posts/{body['id']}/"
+        assert response.headers["ETag"] == etag_of(staff_client, f"/test/posts/{body['id']}/")
 
 
 @pytest.mark.parametrize(
@@ -302,33 +300,33 @@ class TestWrites:
         ({"HTTP_IF_MATCH": "*"}, 201),
     ],
 )
-def test_a_create_evaluates_its_preconditions_before_writing(staff_client, author, headers, status):
-    payload = {"title": "T", "body": "B", "author": author.pk}
-    assert staff_client.post("/api/articles/", payload, format="json", **headers).status_code == status
-    assert Article.objects.filter(title="T").count() == (1 if status == 201 else 0)
+def test_a_create_evaluates_its_preconditions_before_writing(staff_client, writer, headers, status):
+    payload = {"title": "T", "body": "B", "writer": writer.pk}
+    assert staff_client.post("/test/posts/", payload, format="json", **headers).status_code == status
+    assert Post.objects.filter(title="T").count() == (1 if status == 201 else 0)
 
 
 class TestSettingsDriveTheStrategy:
-    def test_articles_use_the_version_counter(self, api_client, article):
-        before = etag_of(api_client, detail(article))
-        write_behind_the_orm(Article, article.pk, version=99)
-        assert etag_of(api_client, detail(article)) != before
+    def test_posts_use_the_version_counter(self, api_client, post):
+        before = etag_of(api_client, detail(post))
+        write_behind_the_orm(Post, post.pk, version=99)
+        assert etag_of(api_client, detail(post)) != before
 
-    def test_authors_use_updated_at_alone(self, api_client, author):
-        url = f"/api/authors/{author.pk}/"
+    def test_writers_use_updated_at_alone(self, api_client, writer):
+        url = f"/test/writers/{writer.pk}/"
         before = api_client.get(url)
         assert before.headers["Last-Modified"]
-        write_behind_the_orm(Author, author.pk, version=99)
+        write_behind_the_orm(Writer, writer.pk, version=99)
         assert etag_of(api_client, url) == before.headers["ETag"]
-        Author.objects.filter(pk=author.pk).update(name="Grace")
+        Writer.objects.filter(pk=writer.pk).update(name="Grace")
         assert etag_of(api_client, url) != before.headers["ETag"]
 
-    def test_author_writes_need_no_precondition_but_check_one_when_sent(self, staff_client, author):
-        url = f"/api/authors/{author.pk}/"
+    def test_writer_writes_need_no_precondition_but_check_one_when_sent(self, staff_client, writer):
+        url = f"/test/writers/{writer.pk}/"
         stale = etag_of(staff_client, url)
         assert staff_client.patch(url, {"name": "Grace"}, format="json").status_code == 200
         assert staff_client.patch(url, {"name": "Ada"}, format="json", HTTP_IF_MATCH=stale).status_code == 412
-        assert Author.objects.get(pk=author.pk).name == "Grace"
+        assert Writer.objects.get(pk=writer.pk).name == "Grace"
 
     def test_code_options_win_over_settings(self, api_client):
         note = Note.objects.create(key="k")
@@ -351,20 +349,20 @@ class TestSettingsDriveTheStrategy:
 @pytest.mark.parametrize(
     "headers, status", [({"HTTP_IF_MATCH": "*"}, 200), ({"HTTP_IF_MATCH": '"x"'}, 412), ({"HTTP_IF_MATCH": "x"}, 400)]
 )
-def test_a_content_strategy_write_can_only_be_conditional_on_any(staff_client, article, settings, headers, status):
-    settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "VIEWS": {"article-detail": {"strategy": "content"}}}
-    response = staff_client.patch(detail(article), {"title": "New"}, format="json", **headers)
+def test_a_content_strategy_write_can_only_be_conditional_on_any(staff_client, post, settings, headers, status):
+    settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "VIEWS": {"post-detail": {"strategy": "content"}}}
+    response = staff_client.patch(detail(post), {"title": "New"}, format="json", **headers)
     assert response.status_code == status
-    assert Article.objects.get(pk=article.pk).title == ("New" if status == 200 else "Hello")
+    assert Post.objects.get(pk=post.pk).title == ("New" if status == 200 else "Hello")
 
 
 @pytest.mark.parametrize("headers", [{}, {"HTTP_IF_MATCH": '"x"'}, {"HTTP_IF_MATCH": "*"}])
 def test_a_content_strategy_write_to_a_missing_row_is_404(staff_client, settings, headers):
     settings.CONDITIONAL_API = {
         **settings.CONDITIONAL_API,
-        "VIEWS": {"article-detail": {"strategy": "content", "require_precondition": True}},
+        "VIEWS": {"post-detail": {"strategy": "content", "require_precondition": True}},
     }
-    assert staff_client.patch("/api/articles/999999/", {"title": "x"}, format="json", **headers).status_code == 404
+    assert staff_client.patch("/test/posts/999999/", {"title": "x"}, format="json", **headers).status_code == 404
 
 
 class TestObjectPermissions:
@@ -413,7 +411,7 @@ class TestOverriddenGetObject:
         assert Note.objects.get(pk=owned.pk).key == "mine"
 
 
-def test_a_200_carries_the_etag_of_the_bytes_it_serves(api_client, article, monkeypatch):
+def test_a_200_carries_the_etag_of_the_bytes_it_serves(api_client, post, monkeypatch):
     """A write between the validator query and the full query: the ETag follows the body."""
     original = Flow.read_row
     calls = []
@@ -421,37 +419,37 @@ def test_a_200_carries_the_etag_of_the_bytes_it_serves(api_client, article, monk
     def write_after_the_validator_query(self, lookup):
         current = original(self, lookup)
         if not calls:
-            Article.objects.filter(pk=article.pk).update(title="written in between")
+            Post.objects.filter(pk=post.pk).update(title="written in between")
         calls.append(current)
         return current
 
     monkeypatch.setattr(Flow, "read_row", write_after_the_validator_query)
     # A client revalidating a copy it no longer has: the validator query runs first.
-    served = api_client.get(detail(article), HTTP_IF_NONE_MATCH='"an old copy"')
+    served = api_client.get(detail(post), HTTP_IF_NONE_MATCH='"an old copy"')
     monkeypatch.undo()
     assert served.json()["title"] == "written in between"
-    assert served.headers["ETag"] == etag_of(api_client, detail(article))
+    assert served.headers["ETag"] == etag_of(api_client, detail(post))
 
 
 class TestLists:
-    @pytest.mark.parametrize("url", ["/api/articles/", "/api/authors/", "/api/tags/"])
-    def test_lists_revalidate_with_304(self, api_client, article, url):
+    @pytest.mark.parametrize("url", ["/test/posts/", "/test/writers/", "/test/labels/"])
+    def test_lists_revalidate_with_304(self, api_client, post, url):
         ok = api_client.get(url)
         assert ok.status_code == 200 and set(ok.json()) == {"count", "next", "previous", "results"}
         not_modified = api_client.get(url, HTTP_IF_NONE_MATCH=ok.headers["ETag"])
         assert not_modified.status_code == 304 and not_modified.content == b""
         assert not_modified.headers["Cache-Control"] == "no-cache"
 
-    def test_a_list_etag_changes_with_its_rows(self, api_client, article):
-        before = etag_of(api_client, "/api/articles/")
-        baker.make(Article, published=True, author=article.author)
-        assert etag_of(api_client, "/api/articles/") != before
+    def test_a_list_etag_changes_with_its_rows(self, api_client, post):
+        before = etag_of(api_client, "/test/posts/")
+        baker.make(Post, published=True, writer=post.writer)
+        assert etag_of(api_client, "/test/posts/") != before
 
-    def test_staff_and_anonymous_lists_differ(self, api_client, staff_client, article, draft):
-        assert etag_of(api_client, "/api/articles/") != etag_of(staff_client, "/api/articles/")
+    def test_staff_and_anonymous_lists_differ(self, api_client, staff_client, post, draft_post):
+        assert etag_of(api_client, "/test/posts/") != etag_of(staff_client, "/test/posts/")
 
-    def test_shaping_query_parameters_change_the_list_etag(self, api_client, article):
-        assert etag_of(api_client, "/api/articles/?ordering=-id") != etag_of(api_client, "/api/articles/")
+    def test_shaping_query_parameters_change_the_list_etag(self, api_client, post):
+        assert etag_of(api_client, "/test/posts/?ordering=-id") != etag_of(api_client, "/test/posts/")
 
 
 @pytest.mark.urls("tests.testapp.overrides")
