@@ -20,8 +20,8 @@ from model_bakery import baker
 from rest_framework.test import APIClient
 
 from conditional_api import cache as validator_cache
-from example_project.blog.models import Article, Author, Tag
 from tests.conftest import requires_postgres, requires_redis
+from tests.testapp.models import Label, Post, Writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,13 +39,13 @@ BACKENDS = {
     },
 }
 CACHED_VIEWS = {
-    "article-detail": {
+    "post-detail": {
         "strategy": "version",
         "require_precondition": True,
         "query_params": [],
         "cache_validators": True,
     },
-    "plain-article-detail": {"strategy": "version", "query_params": [], "cache_validators": True},
+    "plain-post-detail": {"strategy": "version", "query_params": [], "cache_validators": True},
 }
 
 
@@ -90,19 +90,19 @@ def forget_everything() -> None:
 
 
 @pytest.fixture
-def article(db) -> Article:
+def post(db) -> Post:
     with transaction.atomic():
-        article = baker.make(Article, title="Hello", published=True, author=baker.make(Author, name="Ada"))
-        article.tags.set([baker.make(Tag, name="alpha")])
-    return article
+        post = baker.make(Post, title="Hello", published=True, writer=baker.make(Writer, name="Ada"))
+        post.labels.set([baker.make(Label, name="alpha")])
+    return post
 
 
-URLS = ["/api/articles/{pk}/", "/plain/articles/{pk}/"]
+URLS = ["/test/posts/{pk}/", "/test/plain-posts/{pk}/"]
 
 
 @pytest.mark.parametrize("view", URLS)
-def test_a_cached_304_runs_no_query(cached, client, article, view, django_assert_num_queries):
-    url = view.format(pk=article.pk)
+def test_a_cached_304_runs_no_query(cached, client, post, view, django_assert_num_queries):
+    url = view.format(pk=post.pk)
     etag = client.get(url).headers["ETag"]
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
@@ -112,36 +112,36 @@ def test_a_cached_304_runs_no_query(cached, client, article, view, django_assert
 @pytest.mark.parametrize(
     "write",
     [
-        pytest.param(lambda a: Article.objects.get(pk=a.pk).save(), id="save"),
-        pytest.param(lambda a: Article.objects.filter(pk=a.pk).update(title="New"), id="QuerySet.update"),
-        pytest.param(lambda a: Author.objects.filter(pk=a.author_id).update(name="Grace"), id="dependency"),
-        pytest.param(lambda a: Tag.objects.get(name="alpha").articles.clear(), id="m2m from the other side"),
-        pytest.param(lambda a: Article.objects.filter(pk=a.pk).touch(), id="touch"),
+        pytest.param(lambda a: Post.objects.get(pk=a.pk).save(), id="save"),
+        pytest.param(lambda a: Post.objects.filter(pk=a.pk).update(title="New"), id="QuerySet.update"),
+        pytest.param(lambda a: Writer.objects.filter(pk=a.writer_id).update(name="Grace"), id="dependency"),
+        pytest.param(lambda a: Label.objects.get(name="alpha").posts.clear(), id="m2m from the other side"),
+        pytest.param(lambda a: Post.objects.filter(pk=a.pk).touch(), id="touch"),
     ],
 )
-def test_every_committed_write_invalidates(cached, client, article, view, write, django_assert_num_queries):
-    url = view.format(pk=article.pk)
+def test_every_committed_write_invalidates(cached, client, post, view, write, django_assert_num_queries):
+    url = view.format(pk=post.pk)
     etag = client.get(url).headers["ETag"]
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
-    write(article)
+    write(post)
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
 
 
-def test_a_write_through_the_api_invalidates(cached, article):
+def test_a_write_through_the_api_invalidates(cached, post):
     staff = APIClient()
     staff.force_authenticate(baker.make("auth.User", is_staff=True))
-    url = f"/api/articles/{article.pk}/"
+    url = f"/test/posts/{post.pk}/"
     etag = staff.get(url).headers["ETag"]
     assert staff.patch(url, {"title": "New"}, format="json", HTTP_IF_MATCH=etag).status_code == 200
     assert staff.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
 
 
-def test_a_rolled_back_write_leaves_the_cache_right(cached, client, article, django_assert_num_queries):
-    url = f"/api/articles/{article.pk}/"
+def test_a_rolled_back_write_leaves_the_cache_right(cached, client, post, django_assert_num_queries):
+    url = f"/test/posts/{post.pk}/"
     etag = client.get(url).headers["ETag"]
     with pytest.raises(RuntimeError), transaction.atomic():
-        Article.objects.filter(pk=article.pk).update(title="never")
+        Post.objects.filter(pk=post.pk).update(title="never")
         raise RuntimeError
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
@@ -149,15 +149,15 @@ def test_a_rolled_back_write_leaves_the_cache_right(cached, client, article, dja
 
 @pytest.mark.parametrize("view", URLS)
 def test_a_transaction_sees_its_own_writes_before_the_commit_moves_the_cache(
-    cached, client, article, view, django_assert_num_queries
+    cached, client, post, view, django_assert_num_queries
 ):
     """A request that writes, then reads in the same transaction (ATOMIC_REQUESTS, a view calling a view)."""
-    url = view.format(pk=article.pk)
+    url = view.format(pk=post.pk)
     etag = client.get(url).headers["ETag"]
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     with transaction.atomic():
-        Article.objects.filter(pk=article.pk).update(title="Not committed yet")
+        Post.objects.filter(pk=post.pk).update(title="Not committed yet")
         inside = client.get(url, HTTP_IF_NONE_MATCH=etag)
         assert inside.status_code == 200
         transaction.set_rollback(True)
@@ -166,31 +166,31 @@ def test_a_transaction_sees_its_own_writes_before_the_commit_moves_the_cache(
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
 
 
-def test_a_scoped_queryset_stays_scoped(cached, client, article):
+def test_a_scoped_queryset_stays_scoped(cached, client, post):
     """Staff fill the cache for a draft; anonymous users still get the 404 the query gives them."""
     staff = APIClient()
     staff.force_authenticate(baker.make("auth.User", is_staff=True))
-    Article.objects.filter(pk=article.pk).update(published=False)
-    url = f"/api/articles/{article.pk}/"
+    Post.objects.filter(pk=post.pk).update(published=False)
+    url = f"/test/posts/{post.pk}/"
     etag = staff.get(url).headers["ETag"]
     assert staff.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
 
 
-def test_a_cache_that_is_down_falls_back_to_the_query(client, article, django_assert_num_queries):
+def test_a_cache_that_is_down_falls_back_to_the_query(client, post, django_assert_num_queries):
     with _settings({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}):
-        url = f"/api/articles/{article.pk}/"
+        url = f"/test/posts/{post.pk}/"
         etag = client.get(url).headers["ETag"]
         with django_assert_num_queries(1):
             assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
-        Article.objects.filter(pk=article.pk).update(title="New")
+        Post.objects.filter(pk=post.pk).update(title="New")
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
 
 
 @requires_postgres
-def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached, client, article, monkeypatch):
+def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached, client, post, monkeypatch):
     """Two connections: the reader reads the old row, the write commits, then the reader fills the cache."""
-    url = f"/api/articles/{article.pk}/"
+    url = f"/test/posts/{post.pk}/"
     old_etag = client.get(url).headers["ETag"]
     forget_everything()
     written, go, committed = threading.Event(), threading.Event(), threading.Event()
@@ -199,7 +199,7 @@ def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached,
     def write() -> None:
         try:
             with transaction.atomic():
-                Article.objects.filter(pk=article.pk).update(title="New")
+                Post.objects.filter(pk=post.pk).update(title="New")
                 written.set()
                 go.wait(10)
             committed.set()  # the tombstone went in on commit
