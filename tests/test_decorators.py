@@ -8,9 +8,8 @@ import pytest
 from django.test import Client, RequestFactory
 from django.utils.http import http_date
 
-from example_project.blog.models import Article
-from example_project.blog.serializers import ArticleSerializer
-from tests.testapp.models import Note, Stamped
+from tests.testapp.api import PostSerializer
+from tests.testapp.models import Note, Post, Stamped
 from tests.testapp.views import CALLS, FIXED_MOMENT
 
 pytestmark = pytest.mark.django_db
@@ -32,18 +31,18 @@ def put(client: Client, url: str, text: str, **headers: str):
     return client.put(url, json.dumps({"text": text}), content_type="application/json", **headers)
 
 
-class TestPlainArticleView:
-    def test_serves_the_drf_detail_json_with_validators(self, client, article):
-        response = client.get(f"/plain/articles/{article.pk}/")
-        assert response.json() == ArticleSerializer(Article.objects.get(pk=article.pk)).data
+class TestPlainPostView:
+    def test_serves_the_drf_detail_json_with_validators(self, client, post):
+        response = client.get(f"/test/plain-posts/{post.pk}/")
+        assert response.json() == PostSerializer(Post.objects.get(pk=post.pk)).data
         assert response.headers["ETag"].startswith('"') and response.headers["Last-Modified"]
         assert response.headers["Cache-Control"] == "no-cache"
 
     @pytest.mark.parametrize("method", ["get", "head"])
-    def test_304_in_one_query_without_running_the_view(self, client, article, method, django_assert_num_queries):
-        etag = client.get(f"/plain/articles/{article.pk}/").headers["ETag"]
+    def test_304_in_one_query_without_running_the_view(self, client, post, method, django_assert_num_queries):
+        etag = client.get(f"/test/plain-posts/{post.pk}/").headers["ETag"]
         with django_assert_num_queries(1) as queries:
-            response = getattr(client, method)(f"/plain/articles/{article.pk}/", HTTP_IF_NONE_MATCH=etag)
+            response = getattr(client, method)(f"/test/plain-posts/{post.pk}/", HTTP_IF_NONE_MATCH=etag)
         assert response.status_code == 304 and response.content == b""
         assert response.headers["ETag"] == etag and response.headers["Cache-Control"] == "no-cache"
         assert "Content-Length" not in response.headers
@@ -53,11 +52,11 @@ class TestPlainArticleView:
     @pytest.mark.parametrize(
         "headers", [{}, {"HTTP_IF_NONE_MATCH": "*"}, {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"}]
     )
-    def test_an_unpublished_article_is_a_404_whatever_the_headers(self, client, draft, headers):
-        assert client.get(f"/plain/articles/{draft.pk}/", **headers).status_code == 404
+    def test_an_unpublished_post_is_a_404_whatever_the_headers(self, client, draft_post, headers):
+        assert client.get(f"/test/plain-posts/{draft_post.pk}/", **headers).status_code == 404
 
-    def test_writes_are_not_allowed(self, client, article):
-        assert client.put(f"/plain/articles/{article.pk}/", HTTP_IF_MATCH="*").status_code == 405
+    def test_writes_are_not_allowed(self, client, post):
+        assert client.put(f"/test/plain-posts/{post.pk}/", HTTP_IF_MATCH="*").status_code == 405
 
 
 @pytest.mark.parametrize("url", [SYNC, ASYNC])
