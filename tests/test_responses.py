@@ -9,19 +9,19 @@ import pytest
 from django.db.models import F
 from django.utils.http import http_date
 
-from example_project.blog.models import Article
 from tests.conftest import write_behind_the_orm
+from tests.testapp.models import Post
 
 pytestmark = pytest.mark.django_db
 
 
-def detail(article: Article) -> str:
-    return f"/api/articles/{article.pk}/"
+def detail(post: Post) -> str:
+    return f"/test/posts/{post.pk}/"
 
 
-def test_304_repeats_the_200s_validators_and_caching_headers(api_client, article):
-    ok = api_client.get(detail(article))
-    not_modified = api_client.get(detail(article), HTTP_IF_NONE_MATCH=ok.headers["ETag"])
+def test_304_repeats_the_200s_validators_and_caching_headers(api_client, post):
+    ok = api_client.get(detail(post))
+    not_modified = api_client.get(detail(post), HTTP_IF_NONE_MATCH=ok.headers["ETag"])
     for header in ("ETag", "Last-Modified", "Cache-Control", "Vary"):
         assert not_modified.headers[header] == ok.headers[header], header
     assert "Content-Type" not in not_modified.headers
@@ -30,9 +30,9 @@ def test_304_repeats_the_200s_validators_and_caching_headers(api_client, article
 
 
 class TestLastModified:
-    def test_omitted_while_ahead_of_the_clock(self, api_client, article):
+    def test_omitted_while_ahead_of_the_clock(self, api_client, post):
         ahead = datetime.now(tz=UTC) + timedelta(seconds=30)
-        write_behind_the_orm(Article, article.pk, version=F("version") + 1, last_modified=ahead)
-        response = api_client.get(detail(article))
+        write_behind_the_orm(Post, post.pk, version=F("version") + 1, last_modified=ahead)
+        response = api_client.get(detail(post))
         assert response.status_code == 200 and "Last-Modified" not in response.headers
-        assert api_client.get(detail(article), HTTP_IF_MODIFIED_SINCE=http_date(time.time())).status_code == 200
+        assert api_client.get(detail(post), HTTP_IF_MODIFIED_SINCE=http_date(time.time())).status_code == 200
