@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from example_project.blog.models import Article
 from tests.conftest import requires_postgres
+from tests.testapp.models import Post
 
 WRITERS = 6
 ROUNDS = 8
@@ -47,8 +47,8 @@ def race(url: str, etag: str, staff, round_number: int) -> list[tuple[int, str]]
 
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
-def test_exactly_one_conditional_writer_wins_each_round(staff, article):
-    url = f"/api/articles/{article.pk}/"
+def test_exactly_one_conditional_writer_wins_each_round(staff, post):
+    url = f"/test/posts/{post.pk}/"
     client = APIClient()
     client.force_authenticate(staff)
     for round_number in range(1, ROUNDS + 1):
@@ -57,5 +57,5 @@ def test_exactly_one_conditional_writer_wins_each_round(staff, article):
         statuses = Counter(status for status, _ in results)
         assert statuses == {200: 1, 412: WRITERS - 1}, f"round {round_number}: {statuses}"
         winner = next(title for status, title in results if status == 200)
-        row = Article.objects.get(pk=article.pk)
+        row = Post.objects.get(pk=post.pk)
         assert (row.title, row.version) == (winner, before.json()["version"] + 1)
