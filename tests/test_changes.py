@@ -11,9 +11,8 @@ from django.db.models import Max, Sum
 from model_bakery import baker
 
 from conditional_api.changes import ChangeCounter, TableState, read_changes, read_state, record_change
-from example_project.blog.models import Author
 from tests.conftest import requires_postgres
-from tests.testapp.models import Note
+from tests.testapp.models import Note, Writer
 
 pytestmark = pytest.mark.django_db
 
@@ -74,8 +73,8 @@ def test_concurrent_writers_never_wait_on_the_counter():
     """
     from django.db import connections
 
-    baker.make(Note, key="existing"), baker.make(Author, name="existing")  # counter rows to contend for
-    before = read_changes(Note), read_changes(Author)
+    baker.make(Note, key="existing"), baker.make(Writer, name="existing")  # counter rows to contend for
+    before = read_changes(Note), read_changes(Writer)
     first_holds = threading.Event()
     second_done = threading.Event()
     errors: list[BaseException] = []
@@ -85,7 +84,7 @@ def test_concurrent_writers_never_wait_on_the_counter():
             first_holds.wait(5)
             with transaction.atomic():
                 baker.make(Note, key="second")
-                baker.make(Author, name="second")
+                baker.make(Writer, name="second")
             second_done.set()
         except BaseException as error:  # reported by the main thread
             errors.append(error)
@@ -95,12 +94,12 @@ def test_concurrent_writers_never_wait_on_the_counter():
     thread = threading.Thread(target=second)
     thread.start()
     with transaction.atomic():
-        baker.make(Author, name="first")
+        baker.make(Writer, name="first")
         baker.make(Note, key="first")
         first_holds.set()
         # The other transaction bumps both counters while this one holds its rows.
         assert second_done.wait(5), "the second writer waited on a counter row"
     thread.join(5)
     assert not errors, errors
-    assert (read_changes(Note), read_changes(Author)) == (before[0] + 2, before[1] + 2)
+    assert (read_changes(Note), read_changes(Writer)) == (before[0] + 2, before[1] + 2)
     assert ChangeCounter.objects.filter(label="testapp.Note").count() == 2

@@ -7,18 +7,18 @@ from django.db.models import Count, Q
 from model_bakery import baker
 
 from conditional_api.rows import find_state_row, query_fingerprint, row_selection, state_queryset
-from example_project.blog.models import Article, Author
+from tests.testapp.models import Post, Writer
 
 pytestmark = pytest.mark.django_db
 
 FIELDS = ("version", "last_modified")
 
 QUERYSETS = {
-    "plain": lambda: Article.objects.all(),
-    "the example's": lambda: Article.objects.select_related("author").prefetch_related("tags").order_by("id"),
-    "scoped": lambda: Article.objects.filter(published=True, author__name__startswith="G").order_by("-title"),
-    "annotated": lambda: Article.objects.annotate(tag_count=Count("tags")).filter(tag_count__gte=0),
-    "distinct": lambda: Article.objects.filter(tags__name__in=["a", "b"]).distinct(),
+    "plain": lambda: Post.objects.all(),
+    "the post view's": lambda: Post.objects.select_related("writer").prefetch_related("labels").order_by("id"),
+    "scoped": lambda: Post.objects.filter(published=True, writer__name__startswith="G").order_by("-title"),
+    "annotated": lambda: Post.objects.annotate(label_count=Count("labels")).filter(label_count__gte=0),
+    "distinct": lambda: Post.objects.filter(labels__name__in=["a", "b"]).distinct(),
 }
 
 
@@ -34,55 +34,55 @@ def test_state_queryset_is_the_public_chain_in_one_clone(make):
 
 
 def test_state_queryset_leaves_the_views_queryset_alone():
-    queryset = QUERYSETS["the example's"]()
+    queryset = QUERYSETS["the post view's"]()
     before = sql(queryset)
     state_queryset(queryset, FIELDS)
-    assert sql(queryset) == before and queryset._prefetch_related_lookups == ("tags",)
+    assert sql(queryset) == before and queryset._prefetch_related_lookups == ("labels",)
 
 
 def test_find_state_row_loads_only_the_state_columns_and_keeps_the_scope():
-    author = baker.make(Author, name="Grace")
-    shown = baker.make(Article, author=author, published=True)
-    hidden = baker.make(Article, author=author, published=False)
-    rows = state_queryset(Article.objects.filter(published=True), FIELDS)
+    writer = baker.make(Writer, name="Grace")
+    shown = baker.make(Post, writer=writer, published=True)
+    hidden = baker.make(Post, writer=writer, published=False)
+    rows = state_queryset(Post.objects.filter(published=True), FIELDS)
     row = find_state_row(rows, "pk", shown.pk)
     assert (row.pk, row.version, row.last_modified) == (shown.pk, shown.version, shown.last_modified)
-    assert row.get_deferred_fields() == {f.attname for f in Article._meta.concrete_fields} - {"id", *FIELDS}
+    assert row.get_deferred_fields() == {f.attname for f in Post._meta.concrete_fields} - {"id", *FIELDS}
     assert find_state_row(rows, "pk", hidden.pk) is None
 
 
 @pytest.mark.parametrize("value", ["abc", None, "", "1.5", [1]])
 def test_a_value_the_field_cannot_hold_finds_nothing(value):
-    baker.make(Article)
-    assert find_state_row(state_queryset(Article.objects.all(), FIELDS), "pk", value) is None
+    baker.make(Post)
+    assert find_state_row(state_queryset(Post.objects.all(), FIELDS), "pk", value) is None
 
 
 def test_several_rows_raise_as_get_does():
-    author = baker.make(Author)
-    baker.make(Article, author=author, _quantity=2)
-    with pytest.raises(Article.MultipleObjectsReturned):
-        find_state_row(state_queryset(Article.objects.all(), FIELDS), "author", author.pk)
+    writer = baker.make(Writer)
+    baker.make(Post, writer=writer, _quantity=2)
+    with pytest.raises(Post.MultipleObjectsReturned):
+        find_state_row(state_queryset(Post.objects.all(), FIELDS), "writer", writer.pk)
 
 
 # -- the list's selection: what the collection ETag fingerprints --------------------
 
-BASE_LIST = Article.objects.filter(published=True).order_by("id")
+BASE_LIST = Post.objects.filter(published=True).order_by("id")
 
 #: Each of these selects other rows, or other values, than BASE_LIST: its ETag must differ.
 DIFFERENT = {
-    "filter value": lambda: Article.objects.filter(published=False).order_by("id"),
-    "more filters": lambda: BASE_LIST.filter(author__name="Grace"),
-    "ordering": lambda: Article.objects.filter(published=True).order_by("-id"),
+    "filter value": lambda: Post.objects.filter(published=False).order_by("id"),
+    "more filters": lambda: BASE_LIST.filter(writer__name="Grace"),
+    "ordering": lambda: Post.objects.filter(published=True).order_by("-id"),
     "slice": lambda: BASE_LIST[5:10],
     "distinct": lambda: BASE_LIST.distinct(),
-    "an annotation the body may show": lambda: BASE_LIST.annotate(tag_count=Count("tags")),
-    "a per-user annotation": lambda: BASE_LIST.annotate(mine=Count("tags", filter=Q(tags__name="user-7"))),
+    "an annotation the body may show": lambda: BASE_LIST.annotate(label_count=Count("labels")),
+    "a per-user annotation": lambda: BASE_LIST.annotate(mine=Count("labels", filter=Q(labels__name="user-7"))),
     "an extra select": lambda: BASE_LIST.extra(select={"one": "1"}),
 }
 #: These change neither the rows nor their values: the same ETag.
 SAME = {
-    "select_related": lambda: BASE_LIST.select_related("author"),
-    "prefetch_related": lambda: BASE_LIST.prefetch_related("tags"),
+    "select_related": lambda: BASE_LIST.select_related("writer"),
+    "prefetch_related": lambda: BASE_LIST.prefetch_related("labels"),
     "only": lambda: BASE_LIST.only("title"),
     "defer": lambda: BASE_LIST.defer("body"),
 }
@@ -99,7 +99,7 @@ def test_what_changes_the_rows_changes_the_fingerprint(make):
 
 def test_users_whose_annotations_differ_get_different_fingerprints():
     def mine(user: str):
-        return BASE_LIST.annotate(mine=Count("tags", filter=Q(tags__name=user)))
+        return BASE_LIST.annotate(mine=Count("labels", filter=Q(labels__name=user)))
 
     assert selection_sql(mine("user-7")) != selection_sql(mine("user-8"))
 
