@@ -211,11 +211,13 @@ class ConditionalMixin(_GenericView):
             self._state_columns = None
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        """DRF's; the latest one is remembered, since its instance is the row the response shows."""
         serializer = super().get_serializer(*args, **kwargs)
         self._serializer = serializer
         return serializer
 
     def handle_exception(self, exc: Exception) -> Response:
+        """DRF's; a decision taken inside one of DRF's own steps (a list's 304) is answered as is."""
         if isinstance(exc, _Answered):
             return exc.response
         return super().handle_exception(exc)
