@@ -33,7 +33,7 @@ from django.utils.text import compress_sequence, compress_string
 
 from .preconditions import CODING_SUFFIXES
 
-__all__ = ["GZipMiddleware"]
+__all__ = ["GZipMiddleware", "accepts_gzip"]
 
 GZIP_SUFFIX = CODING_SUFFIXES["gzip"]
 
@@ -42,17 +42,45 @@ def _gzip_tag(etag: str) -> str:
     return etag[:-1] + GZIP_SUFFIX + '"'
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding admits gzip (RFC 9110 §12.5.3): listed, or ``*``, with a weight above 0.
+
+    ``gzip;q=0`` refuses it, and so does ``*;q=0`` when gzip is not listed;
+    ``x-gzip`` is gzip (§8.4.1.3). A member whose weight is not a qvalue is
+    ignored.
+    """
+    weights: dict[str, float] = {}
+    for member in accept_encoding.split(","):
+        coding, *parameters = (part.strip() for part in member.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = -1.0
+        if coding and 0.0 <= weight <= 1.0:
+            weights[{"x-gzip": "gzip"}.get(coding.lower(), coding.lower())] = weight
+    weight = weights.get("gzip", weights.get("*", 0.0))
+    return weight > 0.0
+
+
 class GZipMiddleware(gzip.GZipMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        accepted = accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", ""))
         etag = response.get("ETag")
         if not (etag and etag.startswith('"')):
-            return super().process_response(request, response)
+            if accepted:
+                return super().process_response(request, response)
+            patch_vary_headers(response, ("Accept-Encoding",))
+            return response
         if response.has_header("Content-Encoding"):
             return response
         patch_vary_headers(response, ("Accept-Encoding",))
         # The coding depends on Accept-Encoding alone (no size threshold, no
         # "only if smaller"), so a 304 can name the tag its 200 carried.
-        if not gzip.re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+        if not accepted:
             return response
         if response.status_code == 304:
             response.headers["ETag"] = _gzip_tag(etag)

@@ -89,13 +89,13 @@ class Variant:
         vary: Iterable[str] = (),
     ) -> Variant:
         """The request's variant; ``query_params=None`` means every query parameter counts."""
+        # Sorted by name only: the values of a repeated parameter keep their
+        # order, which ``getlist()`` hands to the view.
         query = tuple(
-            sorted(
-                (key, value)
-                for key, values in request.GET.lists()
-                if query_params is None or key in query_params
-                for value in values
-            )
+            (key, value)
+            for key, values in sorted(request.GET.lists(), key=lambda item: item[0])
+            if query_params is None or key in query_params
+            for value in values
         )
         headers = tuple((name.lower(), request.headers.get(name, "")) for name in vary)
         return cls(media_type=media_type, query=query, headers=headers)

@@ -52,6 +52,29 @@ class TestStrongGZip:
         assert compressed.headers["ETag"] == identity.headers["ETag"][:-1] + '-gzip"'
         assert "Accept-Encoding" in compressed.headers["Vary"] and "Accept-Encoding" in identity.headers["Vary"]
 
+    @pytest.mark.parametrize(
+        "accept_encoding, compressed",
+        [
+            ("gzip", True),
+            ("br, gzip;q=0.5", True),
+            ("x-gzip", True),
+            ("*", True),
+            ("gzip;q=0", False),
+            ("gzip;q=0.000, br", False),
+            ("*;q=0", False),
+            ("br, *;q=0", False),
+            ("gzip;q=0, *", False),  # gzip named: its own weight counts, not the wildcard's
+            ("identity", False),
+            ("gzip;q=x", False),  # not a qvalue: the member is ignored
+        ],
+    )
+    def test_compression_follows_the_weights_of_accept_encoding(
+        self, api_client, long_post, accept_encoding, compressed
+    ):
+        response = api_client.get(f"/test/posts/{long_post.pk}/", HTTP_ACCEPT_ENCODING=accept_encoding)
+        assert (response.get("Content-Encoding") == "gzip") is compressed
+        assert response.headers["ETag"].endswith('-gzip"') is compressed
+
     def test_one_state_compresses_to_the_same_bytes(self, api_client, long_post):
         url = f"/test/posts/{long_post.pk}/"
         assert api_client.get(url, **GZIP).content == api_client.get(url, **GZIP).content
@@ -78,6 +101,12 @@ class TestStrongGZip:
         assert staff_client.patch(url, {"title": "one"}, format="json", HTTP_IF_MATCH=held, **GZIP).status_code == 200
         assert staff_client.patch(url, {"title": "two"}, format="json", HTTP_IF_MATCH=held, **GZIP).status_code == 412
         assert Post.objects.get(pk=long_post.pk).title == "one"
+
+    def test_a_refused_gzip_is_not_sent_without_a_strong_etag_either(self, api_client, long_post):
+        url = f"/test/posts/{long_post.pk}/"
+        response = api_client.get(url, HTTP_ACCEPT="text/html", HTTP_ACCEPT_ENCODING="gzip;q=0")
+        assert "ETag" not in response.headers and "Content-Encoding" not in response.headers
+        assert "Accept-Encoding" in response.headers["Vary"]
 
     def test_responses_without_a_strong_etag_keep_djangos_behaviour(self, api_client, long_post):
         response = api_client.get(f"/test/posts/{long_post.pk}/", HTTP_ACCEPT="text/html", **GZIP)

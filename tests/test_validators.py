@@ -68,6 +68,19 @@ def test_variant_reads_only_the_shaping_query_parameters():
     assert Variant.from_request(request).query == (("b", "1"), ("page", "2"), ("page", "3"), ("utm", "x"))
 
 
+@pytest.mark.parametrize(
+    "one, other, same",
+    [
+        ("?size=5&size=1", "?size=1&size=5", False),  # a view reading getlist() sees them in order
+        ("?a=1&b=2", "?b=2&a=1", True),  # different names: their order shapes nothing
+        ("?a=1&b=2&a=3", "?a=1&a=3&b=2", True),
+    ],
+)
+def test_the_order_of_a_repeated_parameter_counts(one, other, same):
+    variants = [Variant.from_request(RequestFactory().get(f"/{query}")) for query in (one, other)]
+    assert (variants[0] == variants[1]) is same
+
+
 def test_last_modified_is_whole_seconds_in_utc():
     assert whole_seconds(MOMENT) == datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
     assert Validator(last_modified=whole_seconds(MOMENT)).last_modified.microsecond == 0
