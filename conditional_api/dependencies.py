@@ -205,13 +205,17 @@ def lock_rows(model: type[models.Model], rows: Any, using: str) -> list[Any]:
     and before the write commits, and keep its old validator. FOR UPDATE
     does conflict: the linking write waits for this one, or this one for it.
     Taking the row before its parents on every path also keeps the lock
-    order the same for saves, updates and deletes.
+    order the same for saves, updates and deletes. Outside a transaction (a
+    bare ``save()`` of a model that is not versioned, in autocommit) no lock
+    could outlive its own statement, so none is taken: the write and the
+    touches each commit on their own, as any autocommit write does.
     """
+    connection = connections[using]
     queryset: models.QuerySet[models.Model] = models.QuerySet(model=model, using=using).filter(pk__in=rows)
-    if connections[using].features.has_select_for_update:
+    if connection.features.has_select_for_update and connection.in_atomic_block:
         queryset = (
             queryset.select_for_update(of=("self",))
-            if connections[using].features.has_select_for_update_of
+            if connection.features.has_select_for_update_of
             else queryset.select_for_update()
         )
     return list(queryset.order_by("pk").values_list("pk", flat=True))

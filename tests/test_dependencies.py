@@ -360,3 +360,23 @@ def test_a_save_rolled_back_with_its_savepoint_does_not_keep_last_modified(clien
             raise RuntimeError
         post.labels.add(Label.objects.create(name="gamma"))
     assert client.get(url, HTTP_IF_MODIFIED_SINCE=held).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("write", ["save", "delete"])
+def test_a_related_model_that_is_not_versioned_can_be_written_outside_a_transaction(write):
+    """Autocommit: no transaction to hold a row lock in, so none is asked for; the parents are still bumped."""
+    from django.db import connection
+
+    from tests.testapp.models import Edition, Publisher
+
+    publisher = Publisher.objects.create(name="Old")
+    edition = Edition.objects.create(title="First", publisher=publisher)
+    assert not connection.in_atomic_block
+    if write == "save":
+        publisher.name = "New"
+        publisher.save()
+        assert Edition.objects.get(pk=edition.pk).version > edition.version
+    else:
+        publisher.delete()
+        assert not Edition.objects.filter(pk=edition.pk).exists()

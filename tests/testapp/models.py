@@ -97,3 +97,21 @@ class Post(VersionedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Publisher(models.Model):
+    """A related model that is not versioned: its own writes bump nothing of its own."""
+
+    name = models.CharField(max_length=100)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Edition(VersionedModel):
+    """Shows its publisher, which is not versioned."""
+
+    title = models.CharField(max_length=100)
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="editions")
+
+    depends_on = ("publisher",)
