@@ -31,15 +31,12 @@ from django.db import models, transaction
 from django.http import HttpRequest
 
 from .conf import ViewOptions, api_settings
-from .preconditions import SAFE_METHODS, Decision, Outcome, evaluate, has_preconditions
+from .preconditions import SAFE_METHODS, WRITE_GUARDS, Decision, Outcome, evaluate, has_preconditions
 from .validators import EXISTS_WITHOUT_VALIDATOR, Current, RowLookup, Validator, ValidatorStrategy, Variant
 
 __all__ = ["Flow", "Written", "is_success"]
 
 R = TypeVar("R")
-
-#: The fields that can guard a write (§13.1.1, §13.1.2, §13.1.4).
-_WRITE_GUARDS: Final = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
 
 #: Nothing to decide: the view answers as it would without preconditions.
 _UNCONDITIONAL: Final = Decision(Outcome.PROCEED)
@@ -100,7 +97,7 @@ class Flow:
     def decide(self, current: Current) -> Decision:
         """§13.2.2 against what was read; a decision that does not proceed is the whole answer."""
         validator = current.validator
-        if current.known and validator is None and (self.safe or not self._guards_write()):
+        if current.known and validator is None and (self.safe or not has_preconditions(self.request, WRITE_GUARDS)):
             # §13.2.1: preconditions apply to an answer that would be 2xx.
             # With no representation the view answers (usually 404); a
             # write that carries a guard is still evaluated, so a PUT that
@@ -123,9 +120,6 @@ class Flow:
                 )
             validator = EXISTS_WITHOUT_VALIDATOR
         return evaluate(self.request, validator, require_precondition=self.options.require_precondition)
-
-    def _guards_write(self) -> bool:
-        return any(key in self.request.META for key in _WRITE_GUARDS)
 
     # -- 3. proceed: a write ---------------------------------------------------
 

@@ -173,9 +173,13 @@ PRECONDITION_FIELDS: Final = (
 )
 
 
-def has_preconditions(request: HttpRequest) -> bool:
-    """Whether the request sends any precondition field; without one, nothing can be decided early."""
-    return any(field in request.META for field in PRECONDITION_FIELDS)
+#: The fields that can guard a write (§13.1.1, §13.1.2, §13.1.4); If-Modified-Since cannot.
+WRITE_GUARDS: Final = tuple(field for field in PRECONDITION_FIELDS if field != "HTTP_IF_MODIFIED_SINCE")
+
+
+def has_preconditions(request: HttpRequest, fields: tuple[str, ...] = PRECONDITION_FIELDS) -> bool:
+    """Whether the request sends any of ``fields``; without a precondition field, nothing can be decided early."""
+    return any(field in request.META for field in fields)
 
 
 def evaluate(request: HttpRequest, validator: Validator | None, *, require_precondition: bool = False) -> Decision:
