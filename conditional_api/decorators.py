@@ -153,9 +153,6 @@ class _Conditional:
         response = written.response
         return stamp_validators(response, written.validator, flow.options) if written.stamp else response
 
-    def refuse(self, decision: Decision) -> HttpResponseBase:
-        return decision_response(decision)
-
 
 def conditional(
     queryset: QuerySetSource | None = None,
@@ -210,7 +207,7 @@ def conditional(
                 # The claim and the view's own queries share one transaction:
                 # the view runs on this thread's connection via async_to_sync.
                 call = async_to_sync(functools.partial(view, request, *args, **kwargs))
-                written = await sync_to_async(flow.write)(current, decision, call, core.refuse)
+                written = await sync_to_async(flow.write)(current, decision, call, decision_response)
                 return core.after_write(flow, written)
 
             return cast(View, async_inner)
@@ -224,7 +221,7 @@ def conditional(
                 return early
             if flow.safe:
                 return core.after_read(flow, current, view(request, *args, **kwargs))
-            written = flow.write(current, decision, lambda: view(request, *args, **kwargs), core.refuse)
+            written = flow.write(current, decision, lambda: view(request, *args, **kwargs), decision_response)
             return core.after_write(flow, written)
 
         return cast(View, inner)
