@@ -1,4 +1,4 @@
-"""The app: system checks, the write hooks and the validator cache's invalidation, connected once."""
+"""The app: system checks, write hooks, change counters and the validator cache's invalidation, connected once."""
 
 from django.apps import AppConfig
 
@@ -12,9 +12,10 @@ class ConditionalApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: they use models, which need the app registry.
-        from . import cache, checks, hooks
+        from . import cache, checks, counting, hooks
         from .changes import table_changed
 
         checks.register()
         hooks.install()
+        counting.install()
         table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")

@@ -21,11 +21,13 @@ from typing import Any, ClassVar
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ObjectDoesNotExist
 from django.db import models, router
 
-from .changes import read_state
+from .changes import read_states
 from .conf import api_settings
+from .counting import is_counted
 from .fields import LastModifiedField
-from .models import VersionedModel, claim_state
+from .models import claim_state
 from .rows import query_fingerprint, row_selection
+from .tables import tables_read
 from .validators import (
     UNKNOWN_UNTIL_RENDERED,
     Current,
@@ -165,28 +167,34 @@ class ContentStrategy(ValidatorStrategy):
 
 
 class CollectionStrategy(ValidatorStrategy):
-    """A strong ETag for a list, from its table's change count and the query that selects it.
+    """A strong ETag for a list, from the change counts of every table its query reads.
 
-    One query (the count, see ``conditional_api.changes``), whatever the
-    table size, filters, ordering and page: a 304 never runs the list's own
-    query or COUNT. The ETag covers the compiled SQL of the filtered, ordered
-    queryset (so users who see different rows get different ETags), the
-    variant (page and page size are query parameters) and any ``extra``
-    parts the caller adds, such as the absolute URL that ``next`` links
-    copy. Any committed write to the table changes it, including writes to
-    rows on no page the client holds: the price of a flat cost.
+    One query (the counts, see ``conditional_api.changes``), whatever the
+    table sizes, filters, ordering and page: a 304 never runs the list's own
+    query or COUNT. The tables are what the query reads (``conditional_api.tables``):
+    its own, the ones its filters, ordering, annotations and subqueries join,
+    and the ones ``select_related`` and prefetches load; models that are not
+    versioned are counted too (``conditional_api.counting``). A list that reads
+    a table whose writes are not counted, or one that cannot be named, is
+    validated by its content instead: never by a count that misses a write.
+
+    The ETag also covers the compiled SQL of the filtered, ordered queryset
+    (so users who see different rows get different ETags), the variant (page
+    and page size are query parameters) and any ``extra`` parts the caller
+    adds, such as the absolute URL that ``next`` links copy. Any committed
+    write to one of the tables changes it, including writes to rows on no
+    page the client holds: the price of a flat cost.
 
     Lists get no Last-Modified: one date for many rows cannot keep distinct
     seconds distinct (see ``clock.py``). A count cannot be claimed, so a
-    write sees a resource that exists with no ETag to compare; a table whose
-    writes are not counted (not versioned) is validated by content.
+    write sees a resource that exists with no ETag to compare.
     """
 
     name = "collection"
 
     def applies_to(self, model: type[models.Model]) -> bool:
         """Only tables whose writes are counted: anything else would never change its ETag."""
-        return issubclass(model, VersionedModel)
+        return is_counted(model)
 
     def read(
         self,
@@ -203,22 +211,33 @@ class CollectionStrategy(ValidatorStrategy):
     ) -> Current:
         if queryset is None:
             raise ImproperlyConfigured(f"The {self.name!r} strategy needs a model or queryset to read.")
-        if not self.applies_to(queryset.model):
+        tables = tables_read(queryset)
+        if tables is None or not all(self.applies_to(model) for model in tables):
             return UNKNOWN_UNTIL_RENDERED
-        return Current(self.validator_for_queryset(queryset, variant, release, extra))
+        extra = tuple(extra)
 
-    def validator_for_queryset(
-        self, queryset: models.QuerySet[Any], variant: Variant, release: str, extra: Iterable[Any] = ()
+        def read() -> Validator:
+            return self.validator_for_tables(queryset, tables, variant, release, extra)
+
+        return Current(read(), reread=read)
+
+    def validator_for_tables(
+        self,
+        queryset: models.QuerySet[Any],
+        tables: Iterable[type[models.Model]],
+        variant: Variant,
+        release: str,
+        extra: tuple[Any, ...],
     ) -> Validator:
-        table = read_state(queryset.model, queryset.db)
+        states = read_states(tables, queryset.db) if tables else {}
+        counts = [[label, state.changes, state.changed_at] for label, state in sorted(states.items())]
         etag = make_etag(
             "collection",
             queryset.model._meta.label_lower,
-            table.changes,
-            table.changed_at,
+            counts,
             *query_fingerprint(row_selection(queryset)),
             *extra,
             variant=variant,
             release=release,
         )
-        return Validator(etag=etag, state={"changes": table.changes})
+        return Validator(etag=etag, state={"changes": sum(state.changes for state in states.values())})

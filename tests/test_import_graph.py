@@ -122,6 +122,8 @@ def test_the_graph_sees_imports_anywhere(tmp_path, monkeypatch, sources, cycle):
         ("conditional_api.changes", {f"{NAME}.{m}" for m in ("cache", "models", "flow", "strategies", "conf")}),
         ("conditional_api.models", {f"{NAME}.{m}" for m in ("cache", "flow", "strategies", "hooks")}),
         ("conditional_api.dependencies", {f"{NAME}.{m}" for m in ("models", "changes", "cache", "hooks")}),
+        ("conditional_api.tables", {f"{NAME}.{m}" for m in ("models", "changes", "cache", "flow", "strategies")}),
+        ("conditional_api.counting", {f"{NAME}.{m}" for m in ("cache", "flow", "strategies", "hooks", "tables")}),
         # The flow is framework-free and adapter-free.
         ("conditional_api.flow", {f"{NAME}.{m}" for m in ("drf", "decorators", "strategies", "models")}),
         ("conditional_api.strategies", {f"{NAME}.{m}" for m in ("flow", "drf", "decorators")}),

@@ -42,7 +42,7 @@ class TestWhatEachStrategyReads:
     @pytest.mark.parametrize("strategy", [VersionStrategy(), UpdatedAtStrategy(), CollectionStrategy()])
     def test_with_no_row_named_a_versioned_list_is_read_as_a_collection(self, notes, strategy):
         current = strategy.read(notes, None, **BASE)
-        expected = CollectionStrategy().validator_for_queryset(notes, **BASE)
+        expected = CollectionStrategy().read_collection(notes, **BASE).validator
         assert current.known and current.validator == expected and current.claim is None
 
     def test_the_collection_strategy_reads_the_collection_even_when_a_row_is_named(self, notes):
@@ -59,9 +59,15 @@ class TestWhatEachStrategyReads:
         assert current.known and current.validator is None
 
     def test_a_table_whose_writes_are_not_counted_is_validated_by_content(self):
+        from django.contrib.sessions.models import Session
+
+        assert CollectionStrategy().read_collection(Session.objects.all(), **BASE) is UNKNOWN_UNTIL_RENDERED
+
+    def test_a_model_that_is_not_versioned_is_counted_and_read_as_a_collection(self):
         from tests.testapp.models import Stamped
 
-        assert CollectionStrategy().read_collection(Stamped.objects.all(), **BASE) is UNKNOWN_UNTIL_RENDERED
+        current = CollectionStrategy().read_collection(Stamped.objects.all(), **BASE)
+        assert current.known and current.validator is not None
 
     @pytest.mark.parametrize("strategy", [ContentStrategy(), CollectionStrategy()])
     def test_strategies_that_read_no_row_wait_for_the_bytes(self, notes, strategy):
