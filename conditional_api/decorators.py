@@ -125,16 +125,13 @@ class _Conditional:
         return flow.read(queryset, lookup, origin)
 
     def read_by_function(self, request: HttpRequest, kwargs: dict[str, Any]) -> Current:
-        """``validator=`` reads the state; only ``claim=`` can hold it for a write."""
-        validator = cast(ValidatorFunc, self.validator_func)(request, **kwargs)
+        """``validator=`` reads the state, and again after the view to confirm it; only ``claim=`` can hold it."""
+        read = functools.partial(cast(ValidatorFunc, self.validator_func), request, **kwargs)
+        validator = read()
         claim = self.claim_func
         if validator is None or claim is None:
-            return Current(validator)
-        return Current(
-            validator,
-            claim=lambda: claim(request, validator, **kwargs),
-            reread=lambda: cast(ValidatorFunc, self.validator_func)(request, **kwargs),
-        )
+            return Current(validator, reread=read)
+        return Current(validator, claim=lambda: claim(request, validator, **kwargs), reread=read)
 
     def before(self, flow: Flow, current: Current) -> tuple[Decision, HttpResponseBase | None]:
         decision = flow.decide(current)
@@ -203,7 +200,8 @@ def conditional(
                 if early is not None:
                     return early
                 if flow.safe:
-                    return core.after_read(flow, current, await view(request, *args, **kwargs))
+                    response = await view(request, *args, **kwargs)
+                    return await sync_to_async(core.after_read)(flow, current, response)
                 # The claim and the view's own queries share one transaction:
                 # the view runs on this thread's connection via async_to_sync.
                 call = async_to_sync(functools.partial(view, request, *args, **kwargs))

@@ -24,6 +24,7 @@ Hooks, each overridable: ``get_conditional_options()``,
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 try:
@@ -31,7 +32,7 @@ try:
 except ImportError as error:  # pragma: no cover - exercised without DRF installed
     raise ImportError("conditional_api.drf needs Django REST framework: pip install 'conditional-api[drf]'.") from error
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch
 from rest_framework.exceptions import APIException
@@ -104,6 +105,26 @@ class _Answered(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__()
         self.response = response
+
+
+class _Statements:
+    """Counts the statements run on every database while it is open."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._stack = ExitStack()
+
+    def __call__(self, execute: Callable[..., Any], *args: Any) -> Any:
+        self.count += 1
+        return execute(*args)
+
+    def __enter__(self) -> _Statements:
+        for connection in connections.all():
+            self._stack.enter_context(connection.execute_wrapper(self))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
 
 
 def _refuse(decision: Decision) -> NoReturn:
@@ -244,9 +265,11 @@ class ConditionalMixin(_GenericView):
             _refuse(decision)
         return None
 
-    def _shown(self, flow: Flow, current: Current, response: Response) -> Response:
+    def _shown(self, flow: Flow, current: Current, response: Response, one_statement: bool = False) -> Response:
         """A read's answer: stamped with the validator of its bytes, which may still make it a 304."""
-        rendered = flow.rendered(current, response.status_code, lambda: self._render_now(response))
+        rendered = flow.rendered(
+            current, response.status_code, lambda: self._render_now(response), one_statement=one_statement
+        )
         if rendered is None:
             return response
         validator, decision = rendered
@@ -298,8 +321,11 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
             current = flow.read_row(self._validator_lookup())
             if (not_modified := self._decide(flow, current)) is not None:
                 return not_modified
-        response = super().retrieve(request, *args, **kwargs)
-        return self._shown(flow, self._shown_instance(flow), response)
+        with _Statements() as statements:
+            response = super().retrieve(request, *args, **kwargs)
+        # The instance's own columns say which version it is: when its one
+        # statement built the whole body, nothing else needs confirming.
+        return self._shown(flow, self._shown_instance(flow), response, one_statement=statements.count <= 1)
 
 
 class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):

@@ -151,23 +151,46 @@ class Flow:
     # -- 4. stamp: what describes a read's bytes ------------------------------------
 
     def rendered(
-        self, current: Current, status_code: int, content: Callable[[], bytes | None]
+        self,
+        current: Current,
+        status_code: int,
+        content: Callable[[], bytes | None],
+        *,
+        one_statement: bool = False,
     ) -> tuple[Validator | None, Decision] | None:
         """The validator of a read's response and the decision it leads to now; None: leave the response as it is.
 
         An answer that is not 2xx, or that the read found no representation
         for (a row outside the view's queryset that the view serves anyway),
         gets no validators and no caching headers. Known validators were
-        decided on before the view ran. A strategy that knows nothing until
-        the bytes exist decides here: a 304 saves bandwidth, not work.
-        ``content`` returns None for a stream.
+        decided on before the view ran, and are confirmed now (see
+        :meth:`confirmed`) unless ``one_statement`` says the bytes came from
+        the very statement the validator was read in. A strategy that knows
+        nothing until the bytes exist decides here: a 304 saves bandwidth,
+        not work. ``content`` returns None for a stream.
         """
         if not is_success(status_code) or (current.known and current.validator is None):
             return None
         if current.known:
-            return current.validator, _UNCONDITIONAL
+            return (current.validator if one_statement else self.confirmed(current)), _UNCONDITIONAL
         body = content()
         if body is None:
             return None, _UNCONDITIONAL
         validator = self.strategy.read_content(body, self.variant, self.release)
         return validator, evaluate(self.request, validator)
+
+    def confirmed(self, current: Current) -> Validator | None:
+        """The validator read before the view, if it still holds now that the bytes are built; else None.
+
+        The view reads its rows in statements of its own, after the validator
+        was read: a write committing in between would put new bytes under
+        the old ETag (one ETag, two bodies: RFC 9110 §8.8.3), which a cache
+        would then serve to the next client that holds it. Validators only
+        move forward (a version, a count), so reading the same one again
+        after the view proves that every statement in between saw one state.
+        When it moved, the 200 goes out without validators: a client simply
+        cannot revalidate that one answer.
+        """
+        if current.reread is None:
+            return current.validator
+        return current.validator if current.reread() == current.validator else None

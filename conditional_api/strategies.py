@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ObjectDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models, router
 
 from .changes import read_states
@@ -109,11 +109,10 @@ class ModelStrategy(ValidatorStrategy):
         using = router.db_for_write(model, instance=row)
 
         def reread() -> Validator | None:
-            try:
-                row.refresh_from_db(fields=self.state_fields(model))
-            except ObjectDoesNotExist:
-                return None
-            return self.validator(row, variant, release)
+            # A fresh instance: the row in hand may be the one a serializer rendered.
+            rows = model._base_manager.db_manager(row._state.db or using).filter(pk=row.pk)
+            fresh = rows.only(*self.state_fields(model)).first()
+            return None if fresh is None else self.validator(fresh, variant, release)
 
         return Current(
             validator,

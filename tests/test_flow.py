@@ -181,9 +181,20 @@ class TestWrite:
 
 
 class TestRendered:
-    def test_a_known_validator_describes_the_response(self):
-        validator, decision = flow_for("GET").rendered(claimable(), 200, lambda: pytest.fail("rendered for nothing"))
+    def test_a_known_validator_describes_the_response_once_read_again(self):
+        current = Current(HELD, reread=lambda: HELD)
+        validator, decision = flow_for("GET").rendered(current, 200, lambda: pytest.fail("rendered for nothing"))
         assert validator == HELD and decision.proceed
+
+    def test_a_validator_that_moved_while_the_view_ran_is_withheld(self):
+        moved = Current(HELD, reread=lambda: Validator(etag='"v2"'))
+        validator, decision = flow_for("GET").rendered(moved, 200, lambda: b"")
+        assert validator is None and decision.proceed
+
+    def test_bytes_from_the_statement_the_validator_came_from_need_no_second_read(self):
+        current = Current(HELD, reread=lambda: pytest.fail("read again"))
+        validator, _ = flow_for("GET").rendered(current, 200, lambda: b"", one_statement=True)
+        assert validator == HELD
 
     def test_the_content_decides_when_nothing_was_known(self):
         body = b'{"a": 1}'
