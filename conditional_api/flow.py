@@ -119,7 +119,13 @@ class Flow:
                     Outcome.PRECONDITION_FAILED, "This resource cannot guard a write by date; send If-Match: *."
                 )
             validator = EXISTS_WITHOUT_VALIDATOR
-        return evaluate(self.request, validator, require_precondition=self.options.require_precondition)
+        decision = evaluate(self.request, validator, require_precondition=self.options.require_precondition)
+        if current.known and validator is None and decision.outcome is Outcome.PRECONDITION_FAILED:
+            # §13.2.1: a guard fails on a resource the read did not find, but
+            # the request without it may not have been a 2xx (the view's own
+            # 404 for a row outside its scope): the view's answer tells.
+            return Decision(Outcome.PROCEED, decision.reason, refuse_if_served=True)
+        return decision
 
     # -- 3. proceed: a write ---------------------------------------------------
 
@@ -133,6 +139,13 @@ class Flow:
         write is stamped with the validator read before the transaction
         ends, so no later writer's version lands on this body.
         """
+        if decision.refuse_if_served:
+            with transaction.atomic(using=current.using):
+                response = call()
+                if is_success(getattr(response, "status_code", 0)):
+                    transaction.set_rollback(True, using=current.using)
+                    return Written(refuse(Decision(Outcome.PRECONDITION_FAILED, decision.reason)))
+            return Written(response)
         if current.claim is None:
             return Written(call())
         with transaction.atomic(using=current.using):

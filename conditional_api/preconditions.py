@@ -80,6 +80,10 @@ class Decision:
     reason: str = ""
     #: A precondition was evaluated and held: the write must compare-and-set.
     conditional: bool = False
+    #: The precondition failed against no representation, which only the view
+    #: can confirm (a scope the read does not know): run it, and refuse with
+    #: this decision's reason, rolled back, if it would have succeeded.
+    refuse_if_served: bool = False
 
     @property
     def proceed(self) -> bool:

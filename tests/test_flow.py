@@ -7,6 +7,7 @@ No view and no framework: a request from ``RequestFactory``, options and a
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -57,15 +58,25 @@ class TestDecide:
         assert decision.proceed and not decision.conditional
 
     @pytest.mark.parametrize(
-        "headers, outcome",
+        "headers, refused",
         [
-            ({"HTTP_IF_MATCH": "*"}, Outcome.PRECONDITION_FAILED),  # §13.1.1: no current representation
-            ({"HTTP_IF_MATCH": '"v1"'}, Outcome.PRECONDITION_FAILED),
-            ({"HTTP_IF_NONE_MATCH": "*"}, Outcome.PROCEED),  # a PUT that creates
+            ({"HTTP_IF_MATCH": "*"}, True),  # §13.1.1: no current representation
+            ({"HTTP_IF_MATCH": '"v1"'}, True),
+            ({"HTTP_IF_NONE_MATCH": "*"}, False),  # a PUT that creates
         ],
     )
-    def test_a_guarded_write_to_no_representation_is_evaluated(self, headers, outcome):
-        assert flow_for("PUT", **headers).decide(Current(None)).outcome is outcome
+    def test_a_guarded_write_to_no_representation_is_refused_only_if_the_view_would_serve_it(self, headers, refused):
+        # §13.2.1: the view's own answer (a 404 for a row outside its scope) wins over the failed guard.
+        decision = flow_for("PUT", **headers).decide(Current(None))
+        assert decision.proceed and decision.refuse_if_served is refused
+
+    @pytest.mark.django_db
+    @pytest.mark.parametrize("status, answered", [(201, 412), (404, 404)])
+    def test_a_refused_write_runs_the_view_and_keeps_only_an_answer_that_is_not_a_success(self, status, answered):
+        flow = flow_for("PUT", HTTP_IF_MATCH="*")
+        decision = flow.decide(Current(None))
+        written = flow.write(Current(None), decision, lambda: SimpleNamespace(status_code=status), _refused)
+        assert written.response.status_code == answered
 
     def test_a_read_known_only_after_rendering_is_decided_later(self):
         decision = flow_for("GET", HTTP_IF_MATCH='"anything"').decide(UNKNOWN_UNTIL_RENDERED)
@@ -220,3 +231,7 @@ class TestRendered:
     )
     def test_an_answer_without_a_representation_is_left_as_it_is(self, current, status):
         assert flow_for("GET").rendered(current, status, lambda: pytest.fail("rendered for nothing")) is None
+
+
+def _refused(decision: Decision) -> SimpleNamespace:
+    return SimpleNamespace(status_code=int(decision.outcome))
