@@ -8,11 +8,13 @@ model of the project is counted here, on each write path Django exposes
 for it:
 
 * ``save()`` and ``delete()`` (cascades included), through ``post_save``
-  and ``post_delete``;
+  and ``post_delete``; deleting a row counts its M2M ``through`` tables too,
+  since Django sends no signal for the links it deletes with it;
 * many-to-many links added, removed or cleared, through ``m2m_changed``
   (the ``through`` table is counted);
 * ``QuerySet.update()``, ``bulk_create()`` and ``bulk_update()`` through the
-  model's own managers (``Model.objects``, the base manager), whose QuerySet
+  model's own managers (and ``create()`` and ``delete()`` of an auto-created
+  ``through`` model, whose rows Django sends no signals for) (``Model.objects``, the base manager), whose QuerySet
   class gets a subclass that counts.
 
 What cannot be seen: raw SQL and other services (call
@@ -32,12 +34,14 @@ Django's fast deletes, as it does versioned models.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from . import dependencies
 from .changes import record_change
 from .models import VersionedModel, VersionedQuerySet
 
@@ -80,6 +84,26 @@ class CountingQuerySet(models.QuerySet[Any]):
         return rows
 
     bulk_update.alters_data = True  # type: ignore[attr-defined]
+
+    def create(self, **kwargs: Any) -> Any:
+        # Django sends no save signals for an auto-created M2M ``through`` model's rows.
+        with transaction.atomic(using=self.db, savepoint=False):
+            obj = super().create(**kwargs)
+            if obj._meta.auto_created:
+                record_change(self.model, self.db, pks=[obj.pk])
+        return obj
+
+    create.alters_data = True  # type: ignore[attr-defined]
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        # Nor delete signals: count the table when the statement deleted any of them.
+        with transaction.atomic(using=self.db, savepoint=False):
+            deleted, by_label = super().delete()
+            if by_label.get(self.model._meta.label) and self.model._meta.auto_created:
+                record_change(self.model, self.db)
+        return deleted, by_label
+
+    delete.alters_data = True  # type: ignore[attr-defined]
 
 
 _counting_classes: dict[type[models.QuerySet[Any]], type[models.QuerySet[Any]]] = {models.QuerySet: CountingQuerySet}
@@ -124,6 +148,17 @@ def install() -> None:
             # this manager instance only: related managers keep theirs (see above).
             manager._queryset_class = _counting_class(manager._queryset_class)  # type: ignore[attr-defined]
     m2m_changed.connect(_links_changed, dispatch_uid="conditional_api.count.m2m")
+    for model in apps.get_models():
+        links = [through for through in dependencies.through_models(model) if through in _counted]
+        if links:
+            # Deleting a row deletes its M2M links, and Django sends no signal
+            # for the rows of an auto-created through model.
+            post_delete.connect(
+                _links_deleted(links),
+                sender=model,
+                weak=False,
+                dispatch_uid=f"conditional_api.count.links.{model._meta.label}",
+            )
 
 
 def _saved(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
@@ -132,6 +167,14 @@ def _saved(sender: type[models.Model], instance: models.Model, raw: bool, using:
 
 def _deleted(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     record_change(sender, using, pks=[instance.pk])
+
+
+def _links_deleted(links: list[type[models.Model]]) -> Callable[..., None]:
+    def record(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
+        for through in links:
+            record_change(through, using)
+
+    return record
 
 
 def _links_changed(sender: type[models.Model], action: str, pk_set: set[Any] | None, using: str, **kwargs: Any) -> None:

@@ -24,7 +24,7 @@ from conditional_api.drf import ConditionalListMixin
 from conditional_api.strategies import CollectionStrategy
 from conditional_api.tables import tables_read
 from conditional_api.validators import UNKNOWN_UNTIL_RENDERED, Variant
-from tests.testapp.models import Note, PinnedNote, Post, Writer
+from tests.testapp.models import Label, Note, PinnedNote, Post, Writer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -109,6 +109,23 @@ SHAPES: dict[str, Shape] = {
         show=lambda note: note.key,
         write=lambda: User.objects.get(username="ann").groups.clear(),
     ),
+    "counting links, a row deleted with its links (no signal for them)": Shape(
+        rows=lambda: Label.objects.annotate(uses=Count("posts")).order_by("pk"),
+        show=lambda label: [label.name, label.uses],
+        write=lambda: Post.objects.get(title="hello").delete(),
+    ),
+    "counting links, one created through the through model": Shape(
+        rows=lambda: Label.objects.annotate(uses=Count("posts")).order_by("pk"),
+        show=lambda label: [label.name, label.uses],
+        write=lambda: Post.labels.through.objects.create(
+            post=Post.objects.get(title="note-ann"), label=Label.objects.get(name="l1")
+        ),
+    ),
+    "counting links, some deleted through the through model": Shape(
+        rows=lambda: Label.objects.annotate(uses=Count("posts")).order_by("pk"),
+        show=lambda label: [label.name, label.uses],
+        write=lambda: Post.labels.through.objects.filter(label__name="l1").delete(),
+    ),
     "an inherited model, its parent's row updated": Shape(
         rows=lambda: PinnedNote.objects.order_by("key"),
         show=lambda note: [note.key, note.text],
@@ -121,7 +138,9 @@ SHAPES: dict[str, Shape] = {
 def data() -> None:
     _staff_notes()
     writer = Writer.objects.create(name="Wanda", email="w@example.com")
-    Post.objects.create(title="hello", body="", writer=writer, published=True)
+    Post.objects.create(title="hello", body="", writer=writer, published=True).labels.add(
+        Label.objects.create(name="l1")
+    )
     Post.objects.create(title="note-ann", body="", writer=writer)
     PinnedNote.objects.create(key="pinned", text="before")
 
