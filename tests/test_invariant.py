@@ -4,7 +4,10 @@ Hypothesis drives the example blog through every write path the package
 hooks (instance saves, QuerySet and bulk writes, creates and upserts, deletes
 and their cascades, M2M links from either side, the DRF API, a write behind
 the ORM followed by ``touch()``) and interleaves reads of the detail and list
-endpoints by an anonymous client, a reader and a staff user. Every read
+endpoints by an anonymous client, a reader and a staff user, and of lists
+that read other tables than their own (``tests.testapp.shapes``: filters
+through foreign keys, reverse foreign keys and M2M links, ``Exists``,
+ordering and counts over a relation, prefetches, a per-user scope). Every read
 records the unconditional 200, then revalidates with every ETag and every
 Last-Modified that user has seen at that URL; after every write, the URLs
 read last are read and revalidated again. The checks:
@@ -50,6 +53,7 @@ from hypothesis.stateful import (
 from rest_framework.test import APIClient
 
 from example_project.blog.models import Article, Author, Tag
+from tests.testapp.shapes import SHAPES
 
 EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "20"))
 STEPS = 40
@@ -448,6 +452,17 @@ class BlogMachine(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), url=st.sampled_from(("/api/authors/?ordering=name", "/api/tags/")))
     def read_other_list(self, user: str, url: str) -> None:
         self.check_read(user, url)
+
+    @rule(
+        data=st.data(),
+        user=st.sampled_from(USERS),
+        adapter=st.sampled_from(("plain", "drf")),
+        shape=st.sampled_from(tuple(SHAPES)),
+    )
+    def read_shaped_list(self, data: st.DataObject, user: str, adapter: str, shape: str) -> None:
+        """A list that reads other tables than its own: through joins, subqueries, ordering, prefetches, a scope."""
+        q = data.draw(st.sampled_from(SHAPES[shape].values), label="q")
+        self.check_read(user, f"/shapes/{adapter}/?" + urlencode({"shape": shape, "q": q}))
 
     @rule(user=st.sampled_from(USERS))
     def revalidate_everything_seen(self, user: str) -> None:
