@@ -67,9 +67,40 @@ def test_list_filters(staff_client, api_client, seeded, query, expected):
     assert ids
 
 
-@pytest.mark.parametrize("query", ["published=maybe", "author=abc"])
-def test_invalid_filters_are_400(api_client, seeded, query):
-    assert api_client.get(f"/api/articles/?{query}").status_code == 400
+@pytest.mark.parametrize(
+    "parameter, value",
+    [
+        ("published", "maybe"),
+        ("published", ""),
+        ("published", "true\x00"),
+        ("author", "abc"),
+        ("author", ""),
+        ("author", "-1"),
+        ("author", "1.0"),
+        # Digits to str.isdigit(), not to int(): a superscript, a circled digit.
+        ("author", "\u00b2"),
+        ("author", "\u2460"),
+        # A digit to int() as well, but not an id anyone writes: Arabic-Indic three.
+        ("author", "\u0663"),
+        # Beyond any id a bigint column can hold.
+        ("author", "9" * 20),
+        ("author", "1\x00"),
+        # PostgreSQL cannot hold a NUL in text: no tag can be named so.
+        ("tag", "a\x00b"),
+        ("tag", "\x00"),
+    ],
+)
+def test_invalid_filters_are_400_in_drfs_error_shape(api_client, seeded, parameter, value):
+    response = api_client.get("/api/articles/", {parameter: value})
+    assert response.status_code == 400, response.content[:300]
+    assert list(response.json()) == [parameter]
+
+
+@pytest.mark.parametrize("parameter", ["ordering", "page", "page_size"])
+@pytest.mark.parametrize("value", ["\u00b2", "\u2460", "9" * 20, "a\x00b"])
+def test_other_list_parameters_never_answer_500(api_client, article, parameter, value):
+    # An unknown ordering is ignored, a page that is no page is DRF's 404, a page size falls back to the default.
+    assert api_client.get("/api/articles/", {parameter: value}).status_code in (200, 404)
 
 
 @pytest.mark.parametrize("ordering", ["id", "-id", "title", "-title", "updated_at", "-updated_at"])
