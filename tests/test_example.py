@@ -7,6 +7,7 @@ import io
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from example_project.blog.models import Article, Author, Tag
 
@@ -126,3 +127,20 @@ def test_authors_ordering_by_name(api_client, seeded):
 def test_tags_are_read_only(staff_client, seeded):
     assert staff_client.post("/api/tags/", {"name": "new"}, format="json").status_code == 405
     assert not Tag.objects.filter(name="new").exists()
+
+
+@pytest.mark.parametrize("credentials", [None, "basic", "session"])
+@pytest.mark.parametrize(
+    "url", ["/api/articles/", "/api/articles/{article}/", "/api/authors/", "/api/tags/", "/plain/articles/{article}/"]
+)
+def test_cache_control_is_no_cache_with_private_added_when_authenticated(staff, article, url, credentials):
+    client = APIClient()
+    if credentials == "basic":
+        client.credentials(HTTP_AUTHORIZATION="Basic ZGVtbzpkZW1v")  # demo:demo
+    elif credentials == "session":
+        client.force_login(staff)
+    ok = client.get(url.format(article=article.pk))
+    not_modified = client.get(url.format(article=article.pk), HTTP_IF_NONE_MATCH=ok.headers["ETag"])
+    assert (ok.status_code, not_modified.status_code) == (200, 304)
+    for response in (ok, not_modified):
+        assert response.headers["Cache-Control"] == ("no-cache, private" if credentials else "no-cache")
