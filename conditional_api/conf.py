@@ -46,6 +46,9 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "query_params": "__all__",
     "vary": (),
     "cache_validators": False,
+    # The representation is the same for every user: shared caches may keep
+    # an authenticated answer as the view's Cache-Control allows.
+    "shared": False,
 }
 
 TOP_LEVEL_DEFAULTS: dict[str, Any] = {
@@ -82,6 +85,7 @@ class ViewOptions:
     query_params: frozenset[str] | None  # None: every query parameter
     vary: tuple[str, ...]
     cache_validators: bool = False
+    shared: bool = False
 
 
 class _Settings:
@@ -135,7 +139,7 @@ def _view_option_errors(where: str, options: Any) -> list[str]:
                 resolve_strategy(value)
             except ImproperlyConfigured:
                 errors.append(_strategy_error(at, value))
-        elif key in ("require_precondition", "cache_validators") and not isinstance(value, bool):
+        elif key in ("require_precondition", "cache_validators", "shared") and not isinstance(value, bool):
             errors.append(f"{at} must be True or False, not {value!r}.")
         elif key == "cache_control" and value is not None and not isinstance(value, str):
             errors.append(f"{at} must be a Cache-Control string such as 'no-cache', or None.")
@@ -218,6 +222,7 @@ def _merged(keys: tuple[str, ...], explicit: tuple[tuple[str, Any], ...]) -> Vie
         query_params=None if query_params == "__all__" else frozenset(query_params),
         vary=tuple(merged["vary"]),
         cache_validators=merged["cache_validators"],
+        shared=merged["shared"],
     )
 
 

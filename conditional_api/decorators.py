@@ -34,7 +34,7 @@ from .cache import find_row
 from .conf import ViewOptions, view_options
 from .flow import Flow, Written
 from .preconditions import Decision, Outcome
-from .responses import decision_response, not_modified, stamp_validators
+from .responses import decision_response, mark_audience, not_modified, stamp_validators
 from .rows import state_queryset
 from .validators import Columns, Current, RowLookup, Validator, Variant
 
@@ -135,20 +135,26 @@ class _Conditional:
 
     def before(self, flow: Flow, current: Current) -> tuple[Decision, HttpResponseBase | None]:
         decision = flow.decide(current)
-        return decision, None if decision.proceed else _answer(decision, current.validator, flow.options)
+        if decision.proceed:
+            return decision, None
+        return decision, mark_audience(_answer(decision, current.validator, flow.options), flow.request, flow.options)
 
     def after_read(self, flow: Flow, current: Current, response: HttpResponseBase) -> HttpResponseBase:
         rendered = flow.rendered(current, response.status_code, lambda: _content(response))
-        if rendered is None:
-            return response
-        validator, decision = rendered
-        if not decision.proceed:
-            return _answer(decision, validator, flow.options)
-        return stamp_validators(response, validator, flow.options)
+        if rendered is not None:
+            validator, decision = rendered
+            response = (
+                stamp_validators(response, validator, flow.options)
+                if decision.proceed
+                else _answer(decision, validator, flow.options)
+            )
+        return mark_audience(response, flow.request, flow.options)
 
     def after_write(self, flow: Flow, written: Written[HttpResponseBase]) -> HttpResponseBase:
         response = written.response
-        return stamp_validators(response, written.validator, flow.options) if written.stamp else response
+        if written.stamp:
+            stamp_validators(response, written.validator, flow.options)
+        return mark_audience(response, flow.request, flow.options)
 
 
 def conditional(
@@ -163,6 +169,7 @@ def conditional(
     cache_control: str | None = None,
     query_params: str | Sequence[str] | None = None,
     vary: Sequence[str] | None = None,
+    shared: bool | None = None,
 ) -> Callable[[View], View]:
     """Make a function view answer 304, 412 and 428 before its body runs.
 
@@ -185,6 +192,7 @@ def conditional(
         "cache_control": cache_control,
         "query_params": query_params,
         "vary": vary,
+        "shared": shared,
     }
 
     def decorator(view: View) -> View:

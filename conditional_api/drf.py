@@ -45,7 +45,7 @@ from .cache import find_row
 from .conf import ViewOptions, api_settings, view_options
 from .flow import Flow, is_success
 from .preconditions import SAFE_METHODS, Decision, Outcome
-from .responses import WithoutContentLength, stamp_validators
+from .responses import WithoutContentLength, mark_audience, stamp_validators
 from .rows import state_queryset
 from .validators import EXISTS_WITHOUT_VALIDATOR, Columns, Current, RowLookup, Validator, ValidatorStrategy, Variant
 
@@ -284,11 +284,14 @@ class ConditionalMixin(_GenericView):
         return cast(bytes, response.render().content)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        """Stamp the validators on a 2xx or 304, the one place they are set."""
+        """Stamp the validators on a 2xx or 304, the one place they are set; say who may reuse any answer."""
         response = super().finalize_response(request, response, *args, **kwargs)
         if self._stamp is not None and (is_success(response.status_code) or isinstance(response, NotModifiedResponse)):
             validator, options = self._stamp
             stamp_validators(response, validator, options)
+        # Every answer, validated or not: a 401, or the browsable API's page, depends on who asks too.
+        flow = (self._flows or {}).get(None)
+        mark_audience(response, cast(HttpRequest, request), flow.options if flow else self.get_conditional_options())
         return response
 
     def conditional_write(

@@ -1,9 +1,10 @@
-"""Validators on responses: the same headers on a 200 and on its 304.
+"""Validators on responses: the same headers on a 200 and on its 304, and who may reuse them.
 
 RFC 9110 §15.4.5: a 304 carries the Cache-Control, Content-Location, Date,
 ETag, Expires and Vary that the 200 would have carried. Both go through
 :func:`stamp_validators`, so they cannot drift apart however views and
-decorators are stacked.
+decorators are stacked; and both go through :func:`mark_audience`, which
+keeps an answer for one user out of shared caches (RFC 9111 §3.5).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, JsonResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, JsonResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date
 
@@ -20,7 +22,23 @@ from .conf import ViewOptions
 from .preconditions import Decision
 from .validators import Validator
 
-__all__ = ["WithoutContentLength", "cache_control_directives", "decision_response", "not_modified", "stamp_validators"]
+__all__ = [
+    "CREDENTIAL_FIELDS",
+    "WithoutContentLength",
+    "cache_control_directives",
+    "decision_response",
+    "is_authenticated",
+    "mark_audience",
+    "not_modified",
+    "stamp_validators",
+]
+
+#: The request fields that say who asks: an answer that depends on the user varies on them (RFC 9110 §12.5.5).
+CREDENTIAL_FIELDS = ("Authorization", "Cookie")
+
+#: Cache-Control directives that let a shared cache keep an answer to an
+#: authenticated request (RFC 9111 §3.5), as ``cache_control_directives`` names them.
+_SHARED_ONLY = frozenset({"public", "s_maxage"})
 
 
 def cache_control_directives(value: str) -> dict[str, Any]:
@@ -56,6 +74,53 @@ def stamp_validators(response: HttpResponseBase, validator: Validator | None, op
         patch_cache_control(response, **cache_control_directives(options.cache_control))
     if options.vary:
         patch_vary_headers(response, options.vary)
+    return response
+
+
+def is_authenticated(request: HttpRequest) -> bool:
+    """Whether the request says who asks: credentials, a session, or a user its framework authenticated.
+
+    RFC 9111 §3.5 names the Authorization header; a session cookie says as
+    much. The cookie counts without loading its user, which would cost a 304
+    two queries: an answer to it is one client's anyway, since it varies on
+    Cookie. ``request.user`` covers the rest (DRF's authentication classes,
+    Django's middleware).
+    """
+    if "HTTP_AUTHORIZATION" in request.META or settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return True
+    return bool(getattr(getattr(request, "user", None), "is_authenticated", False))
+
+
+def _make_private(response: HttpResponseBase) -> None:
+    """``private``, without what would still let a shared cache store the answer (RFC 9111 §5.2.2.7)."""
+    directives = {
+        name: argument
+        for name, argument in cache_control_directives(response.get("Cache-Control", "")).items()
+        if name not in _SHARED_ONLY
+    }
+    # Unqualified: private="Set-Cookie" would leave the rest of the answer to shared caches.
+    directives["private"] = True
+    if "Cache-Control" in response.headers:
+        del response.headers["Cache-Control"]
+    patch_cache_control(response, **directives)
+
+
+def mark_audience(response: HttpResponseBase, request: HttpRequest, options: ViewOptions) -> HttpResponseBase:
+    """Keep an answer that depends on the user out of other users' hands in shared caches.
+
+    Unless the view declares its representation the same for every user
+    (``shared``), the answer varies on the credential fields, so a shared
+    cache does not hand an anonymous answer to a signed-in user (RFC 9110
+    §12.5.5), and an answer to an authenticated request is ``private``, with
+    ``public`` and ``s-maxage`` taken out: either would let a shared cache
+    reuse it for anyone (RFC 9111 §3.5). A 304 goes through here as its 200
+    does, so both say the same (RFC 9110 §15.4.5).
+    """
+    if options.shared:
+        return response
+    patch_vary_headers(response, CREDENTIAL_FIELDS)
+    if is_authenticated(request):
+        _make_private(response)
     return response
 
 

@@ -20,6 +20,7 @@ from conditional_api.strategies import ContentStrategy, UpdatedAtStrategy, Versi
             "expected one of: version, updated_at, content",
         ),
         ({"VIEWS": {"x": {"require_precondition": "yes"}}}, "['require_precondition'] must be True or False"),
+        ({"VIEWS": {"x": {"shared": "yes"}}}, "['shared'] must be True or False"),
         ({"VIEWS": {"x": {"cach_control": "no-cache"}}}, "has the unknown key 'cach_control'"),
         ({"VIEWS": {"x": {"query_params": "page"}}}, "must be '__all__' or a list of query parameter names"),
         ({"VIEWS": {"x": {"vary": "Accept"}}}, "must be a list of request header names"),

@@ -7,6 +7,7 @@ import io
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from example_project.blog.models import Article, Author, Tag
 
@@ -67,9 +68,40 @@ def test_list_filters(staff_client, api_client, seeded, query, expected):
     assert ids
 
 
-@pytest.mark.parametrize("query", ["published=maybe", "author=abc"])
-def test_invalid_filters_are_400(api_client, seeded, query):
-    assert api_client.get(f"/api/articles/?{query}").status_code == 400
+@pytest.mark.parametrize(
+    "parameter, value",
+    [
+        ("published", "maybe"),
+        ("published", ""),
+        ("published", "true\x00"),
+        ("author", "abc"),
+        ("author", ""),
+        ("author", "-1"),
+        ("author", "1.0"),
+        # Digits to str.isdigit(), not to int(): a superscript, a circled digit.
+        ("author", "\u00b2"),
+        ("author", "\u2460"),
+        # A digit to int() as well, but not an id anyone writes: Arabic-Indic three.
+        ("author", "\u0663"),
+        # Beyond any id a bigint column can hold.
+        ("author", "9" * 20),
+        ("author", "1\x00"),
+        # PostgreSQL cannot hold a NUL in text: no tag can be named so.
+        ("tag", "a\x00b"),
+        ("tag", "\x00"),
+    ],
+)
+def test_invalid_filters_are_400_in_drfs_error_shape(api_client, seeded, parameter, value):
+    response = api_client.get("/api/articles/", {parameter: value})
+    assert response.status_code == 400, response.content[:300]
+    assert list(response.json()) == [parameter]
+
+
+@pytest.mark.parametrize("parameter", ["ordering", "page", "page_size"])
+@pytest.mark.parametrize("value", ["\u00b2", "\u2460", "9" * 20, "a\x00b"])
+def test_other_list_parameters_never_answer_500(api_client, article, parameter, value):
+    # An unknown ordering is ignored, a page that is no page is DRF's 404, a page size falls back to the default.
+    assert api_client.get("/api/articles/", {parameter: value}).status_code in (200, 404)
 
 
 @pytest.mark.parametrize("ordering", ["id", "-id", "title", "-title", "updated_at", "-updated_at"])
@@ -95,3 +127,20 @@ def test_authors_ordering_by_name(api_client, seeded):
 def test_tags_are_read_only(staff_client, seeded):
     assert staff_client.post("/api/tags/", {"name": "new"}, format="json").status_code == 405
     assert not Tag.objects.filter(name="new").exists()
+
+
+@pytest.mark.parametrize("credentials", [None, "basic", "session"])
+@pytest.mark.parametrize(
+    "url", ["/api/articles/", "/api/articles/{article}/", "/api/authors/", "/api/tags/", "/plain/articles/{article}/"]
+)
+def test_cache_control_is_no_cache_with_private_added_when_authenticated(staff, article, url, credentials):
+    client = APIClient()
+    if credentials == "basic":
+        client.credentials(HTTP_AUTHORIZATION="Basic ZGVtbzpkZW1v")  # demo:demo
+    elif credentials == "session":
+        client.force_login(staff)
+    ok = client.get(url.format(article=article.pk))
+    not_modified = client.get(url.format(article=article.pk), HTTP_IF_NONE_MATCH=ok.headers["ETag"])
+    assert (ok.status_code, not_modified.status_code) == (200, 304)
+    for response in (ok, not_modified):
+        assert response.headers["Cache-Control"] == ("no-cache, private" if credentials else "no-cache")
