@@ -17,6 +17,19 @@ class AuthorReferenceField(serializers.PrimaryKeyRelatedField):
     def to_representation(self, value: Author) -> dict[str, Any]:
         return {"id": value.pk, "name": value.name}
 
+    def get_choices(self, cutoff: int | None = None) -> dict[Any, str]:
+        """The browsable API's choices, keyed by the id this field accepts on write.
+
+        DRF keys them by ``to_representation()``, which here is a dict: no key
+        at all (the page answered 500), and no value the form could post back.
+        """
+        queryset = self.get_queryset()
+        if queryset is None:
+            return {}
+        if cutoff is not None:
+            queryset = queryset[:cutoff]
+        return {item.pk: self.display_value(item) for item in queryset}
+
 
 class TagNamesField(serializers.ListField):
     """Tags as a sorted list of names; unknown names are created on write."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework import filters, generics, permissions, serializers, viewsets
@@ -92,6 +93,19 @@ class WriterReferenceField(serializers.PrimaryKeyRelatedField):
     def to_representation(self, value: Writer) -> dict[str, Any]:
         return {"id": value.pk, "name": value.name}
 
+    def get_choices(self, cutoff: int | None = None) -> dict[Any, str]:
+        """The browsable API's choices, keyed by the id this field accepts on write.
+
+        DRF keys them by ``to_representation()``, which here is a dict: no key
+        at all (the page answered 500), and no value the form could post back.
+        """
+        queryset = self.get_queryset()
+        if queryset is None:
+            return {}
+        if cutoff is not None:
+            queryset = queryset[:cutoff]
+        return {item.pk: self.display_value(item) for item in queryset}
+
 
 class LabelNamesField(serializers.ListField):
     """Labels as a sorted list of names; unknown names are created on write."""
@@ -147,6 +161,31 @@ class LabelSerializer(serializers.ModelSerializer):
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
+def _writer_id(value: str) -> int:
+    """An id the writer column can hold, from ASCII digits only.
+
+    ``str.isdigit()`` admits ``²`` and ``①``, which ``int()`` refuses, and
+    ``int()`` admits other scripts' digits such as ``٣``: neither is an id a
+    client writes. A number beyond the column's range is no id either (and
+    SQLite cannot even bind it).
+    """
+    if not (value.isascii() and value.isdigit()):
+        raise ValidationError({"writer": ["Expected a writer id."]})
+    number = int(value)
+    try:
+        Post._meta.get_field("writer").target_field.run_validators(number)
+    except DjangoValidationError:
+        raise ValidationError({"writer": ["Expected a writer id."]}) from None
+    return number
+
+
+def _label_name(value: str) -> str:
+    """A name a label can have: PostgreSQL text cannot hold NUL, so no label is named with one."""
+    if "\x00" in value:
+        raise ValidationError({"label": ["Expected a label name."]})
+    return value
+
+
 class PostFilter(filters.BaseFilterBackend):
     """``?published=``, ``?writer=`` and ``?label=`` on the list only: a detail URL names one post."""
 
@@ -160,11 +199,9 @@ class PostFilter(filters.BaseFilterBackend):
                 raise ValidationError({"published": ["Expected true or false."]})
             queryset = queryset.filter(published=value)
         if "writer" in params:
-            if not params["writer"].isdigit():
-                raise ValidationError({"writer": ["Expected a writer id."]})
-            queryset = queryset.filter(writer_id=int(params["writer"]))
+            queryset = queryset.filter(writer_id=_writer_id(params["writer"]))
         if "label" in params:
-            queryset = queryset.filter(labels__name=params["label"])
+            queryset = queryset.filter(labels__name=_label_name(params["label"]))
         return queryset
 
 
