@@ -16,14 +16,19 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern
 
-from .conf import SETTING_NAME, validate_settings
+from .conf import SETTING_NAME, api_settings, validate_settings, view_options
+from .decorators import _Conditional
 from .dependencies import declared_dependencies
 from .models import VersionedModel, VersionedQuerySet
+from .strategies import CollectionStrategy, ModelStrategy, UpdatedAtStrategy, VersionStrategy
+from .validators import ValidatorStrategy
 
-__all__ = ["Route", "register", "routes"]
+__all__ = ["Route", "StrategyUse", "register", "routes", "strategy_messages", "strategy_source"]
 
 
 def register() -> None:
@@ -32,6 +37,7 @@ def register() -> None:
     checks.register(check_versioned_managers)
     checks.register(check_dependencies)
     checks.register(check_view_names, checks.Tags.urls)
+    checks.register(check_decorated_views, checks.Tags.urls)
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -194,3 +200,145 @@ def _unknown_view_key(key: str, known: set[str]) -> checks.CheckMessage:
         "('article'), '<basename>.<action>' ('article.update') or its dotted path.",
         id="conditional_api.E003",
     )
+
+
+# -- strategies the view's model can serve ------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyUse:
+    """A view reading its validator with ``strategy`` from ``model``'s rows (``of_row``) or its table."""
+
+    view: str
+    model: type[models.Model]
+    strategy: ValidatorStrategy
+    of_row: bool
+    #: The setting or code that chose the strategy.
+    where: str
+    #: How to choose another: a template with ``{strategy}`` in it.
+    fix: str
+
+
+def strategy_source(
+    keys: Iterable[str | None], explicit: Mapping[str, Any], new_key: str, in_code: tuple[str, str]
+) -> tuple[str, str]:
+    """Where a view's strategy comes from, and how to choose another: ``StrategyUse.where`` and ``.fix``.
+
+    ``keys`` are the names the view is looked up by, least specific first;
+    ``new_key`` is the ``VIEWS`` key to suggest when no entry sets the
+    strategy; ``in_code`` is where the view's code sets it (which wins) and
+    how to change it there.
+    """
+    if explicit.get("strategy") is not None:
+        return in_code
+    views = api_settings.VIEWS
+    for key in reversed([key for key in keys if key]):
+        entry = views.get(key)
+        if isinstance(entry, Mapping) and "strategy" in entry:
+            at = f"{SETTING_NAME}['VIEWS'][{key!r}]['strategy']"
+            return at, f"Set {at} to {{strategy}}"
+    where = f"{SETTING_NAME}['DEFAULTS']['strategy']" if "strategy" in api_settings.DEFAULTS else "the default strategy"
+    return where, f"Set {SETTING_NAME}['VIEWS'][{new_key!r}]['strategy'] to {{strategy}}"
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+def _servable(model: type[models.Model]) -> str:
+    """The strategy to suggest for a row of ``model``: the first built-in whose fields it has."""
+    for strategy in (VersionStrategy(), UpdatedAtStrategy()):
+        if all(_has_field(model, name) for name in strategy.own_fields(model)):
+            return strategy.name
+    return "content"
+
+
+def strategy_messages(uses: Iterable[StrategyUse]) -> list[checks.CheckMessage]:
+    """A row strategy whose columns the model lacks (a 500); a list whose writes are not counted (304s save nothing)."""
+    found: dict[tuple[str, str, str], checks.CheckMessage] = {}
+    for use in uses:
+        strategy = use.strategy
+        if isinstance(strategy, ModelStrategy) and use.of_row:
+            for name in strategy.own_fields(use.model):
+                if not _has_field(use.model, name):
+                    found.setdefault((use.view, use.where, name), _missing_field(use, name))
+        # A row strategy validates a list as the collection strategy does.
+        reads_table = isinstance(strategy, CollectionStrategy) or (
+            isinstance(strategy, ModelStrategy) and not use.of_row
+        )
+        if reads_table and not CollectionStrategy().applies_to(use.model):
+            found.setdefault((use.view, use.where, ""), _uncounted(use))
+    return list(found.values())
+
+
+def _missing_field(use: StrategyUse, name: str) -> checks.CheckMessage:
+    label = use.model._meta.label
+    versioned = "" if issubclass(use.model, VersionedModel) else f", or make {label} a VersionedModel"
+    return checks.Error(
+        f"The view {use.view} reads its validator with the {use.strategy.name!r} strategy ({use.where}), "
+        f"but {label} has no field {name!r}: every request that reads one of its rows answers 500 "
+        "(FieldDoesNotExist, or AttributeError on a GET without a precondition).",
+        hint=use.fix.format(strategy=repr(_servable(use.model))) + versioned + ".",
+        id="conditional_api.E004",
+    )
+
+
+def _uncounted(use: StrategyUse) -> checks.CheckMessage:
+    label = use.model._meta.label
+    return checks.Warning(
+        f"The view {use.view} validates a list with the {use.strategy.name!r} strategy ({use.where}), but "
+        f"{label} is not a VersionedModel, so its table has no change counter: every revalidation runs the "
+        "full query and renders the body to hash it, and a 304 saves only the bytes sent.",
+        hint=f"Make {label} a VersionedModel, so that its writes are counted. To hash the body on purpose: "
+        + use.fix.format(strategy="'content'")
+        + ".",
+        id="conditional_api.W002",
+    )
+
+
+# -- @conditional views ----------------------------------------------------------------
+
+
+def _conditional_of(route: Route) -> _Conditional | None:
+    """What ``@conditional`` knows of the routed view, through any decorators around it."""
+    layer: Any = route.callback
+    while layer is not None:
+        core = getattr(layer, "conditional", None)
+        if isinstance(core, _Conditional):
+            return core
+        layer = getattr(layer, "__wrapped__", None)
+    return None
+
+
+def _decorated_model(core: _Conditional) -> type[models.Model] | None:
+    """The model of the decorator's model or queryset; None for a callable (only a request tells) or ``validator=``."""
+    source = core.queryset
+    if isinstance(source, type) and issubclass(source, models.Model):
+        return source
+    return source.model if isinstance(source, models.QuerySet) else None
+
+
+def check_decorated_views(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Whether the strategy of each ``@conditional`` view can serve the model it names."""
+    if validate_settings():
+        return []  # conditional_api.E001 comes first
+    uses = []
+    for route in routes():
+        core = _conditional_of(route)
+        model = _decorated_model(core) if core is not None else None
+        if core is None or model is None:
+            continue
+        keys = [core.view_path, route.name]
+        try:
+            options = view_options(keys, core.explicit)
+        except ImproperlyConfigured:
+            continue  # the view's first request says it, naming the argument
+        in_code = ("strategy= of @conditional", "Pass strategy={strategy} to @conditional")
+        where, fix = strategy_source(keys, core.explicit, route.name or core.view_path, in_code)
+        of_row = core.lookup_url_kwarg in route.kwargs
+        uses.append(StrategyUse(core.view_path, model, options.strategy, of_row, where, fix))
+    return strategy_messages(uses)

@@ -23,7 +23,7 @@ Hooks, each overridable: ``get_conditional_options()``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 try:
@@ -31,6 +31,8 @@ try:
 except ImportError as error:  # pragma: no cover - exercised without DRF installed
     raise ImportError("conditional_api.drf needs Django REST framework: pip install 'conditional-api[drf]'.") from error
 
+from django.core.checks import CheckMessage, Tags, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models, router, transaction
 from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch
@@ -41,7 +43,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from .cache import find_row
-from .conf import ViewOptions, api_settings, view_options
+from .checks import Route, StrategyUse, routes, strategy_messages, strategy_source
+from .conf import ViewOptions, api_settings, validate_settings, view_options
 from .flow import Flow, is_success
 from .preconditions import SAFE_METHODS, Decision, Outcome
 from .responses import WithoutContentLength, stamp_validators
@@ -409,3 +412,109 @@ class ConditionalModelViewSet(
 
 class ConditionalReadOnlyModelViewSet(ConditionalRetrieveMixin, ConditionalListMixin, viewsets.GenericViewSet[Any]):
     """``ReadOnlyModelViewSet`` with validators and 304."""
+
+
+# -- system checks ---------------------------------------------------------------
+
+#: What each conditional action reads before or after DRF's own: the mixin
+#: that makes it conditional, whether it reads one row, and the action whose
+#: options it reads with (a create's 201 carries the detail's validator).
+_ACTION_READS: dict[str, tuple[type[ConditionalMixin], bool, str | None]] = {
+    "list": (ConditionalListMixin, False, None),
+    "retrieve": (ConditionalRetrieveMixin, True, None),
+    "update": (ConditionalUpdateMixin, True, None),
+    "partial_update": (ConditionalUpdateMixin, True, None),
+    "destroy": (ConditionalDestroyMixin, True, None),
+    "create": (ConditionalCreateMixin, True, "retrieve"),
+}
+
+#: Without a router, an HTTP method names the action of a generic view.
+_METHOD_ACTIONS = {"put": "update", "patch": "partial_update", "delete": "destroy", "post": "create"}
+
+
+def _url_name(route: Route, action: str) -> str | None:
+    """The URL name ``get_conditional_options()`` looks an action up by: a create's detail is the detail's."""
+    basename = route.basename
+    if action == "retrieve" and basename and route.name in (None, f"{basename}-list"):
+        return f"{basename}-detail"
+    return route.name
+
+
+def _option_keys(view: type[ConditionalMixin], route: Route, action: str) -> list[str | None]:
+    """The names ``get_conditional_options()`` looks the view up by, for one action on one route."""
+    basename = route.basename
+    return [
+        f"{view.__module__}.{view.__qualname__}",
+        basename,
+        _url_name(route, action),
+        f"{basename}.{action}" if basename else None,
+    ]
+
+
+def _actions(view: type[ConditionalMixin], route: Route) -> dict[str, str]:
+    """The route's HTTP methods and the actions they run: a viewset's from its router, a generic view's by method."""
+    if route.actions:
+        return route.actions
+    actions = {method: action for method, action in _METHOD_ACTIONS.items() if hasattr(view, method)}
+    # A generic view's GET is a list or a retrieve, as its mixins say; both: only its code knows.
+    gets = [name for name in ("list", "retrieve") if issubclass(view, _ACTION_READS[name][0])]
+    if hasattr(view, "get") and len(gets) == 1:
+        actions["get"] = gets[0]
+    return actions
+
+
+def _reads(view: type[ConditionalMixin], route: Route) -> Iterator[tuple[bool, str]]:
+    """Each read the view's conditional actions make on this route: of a row or not, and the action it reads as."""
+    for method, action in _actions(view, route).items():
+        if action not in _ACTION_READS:
+            continue  # an extra action reads as its own code says
+        mixin, of_row, options_action = _ACTION_READS[action]
+        if issubclass(view, mixin):
+            # A generic view has no action: get_conditional_options() names it by its method.
+            yield of_row, options_action or (action if route.actions else method)
+
+
+def _static_model(view: type[ConditionalMixin]) -> type[models.Model] | None:
+    """The model of the view's ``queryset`` attribute; None when only ``get_queryset()`` (a request) tells."""
+    queryset = getattr(view, "queryset", None)
+    return queryset.model if isinstance(queryset, (models.QuerySet, models.Manager)) else None
+
+
+def _conditional_views() -> Iterator[tuple[type[ConditionalMixin], Route]]:
+    for route in routes():
+        view = route.view_class
+        if view is not None and issubclass(view, ConditionalMixin):
+            yield view, route
+
+
+def _strategy_uses(view: type[ConditionalMixin], route: Route) -> Iterator[StrategyUse]:
+    model = _static_model(view)
+    explicit = view.conditional_options
+    hooks = ("get_conditional_options", "get_validator_strategy")
+    if model is None or not isinstance(explicit, Mapping):
+        return
+    if any(getattr(view, hook) is not getattr(ConditionalMixin, hook) for hook in hooks):
+        return  # an overridden hook may decide per request
+    path = f"{view.__module__}.{view.__qualname__}"
+    code = f"{path}.conditional_options['strategy']"
+    for of_row, action in _reads(view, route):
+        keys = _option_keys(view, route, action)
+        try:
+            options = view_options(keys, explicit)
+        except ImproperlyConfigured:
+            continue  # the view's first request says it, naming the option
+        new_key = _url_name(route, action) or path
+        where, fix = strategy_source(keys, explicit, new_key, (code, f"Set {code} to {{strategy}}"))
+        yield StrategyUse(path, model, options.strategy, of_row, where, fix)
+
+
+def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Whether the strategy of each conditional DRF view with a ``queryset`` attribute can serve its model."""
+    if validate_settings():
+        return []  # conditional_api.E001 comes first
+    return strategy_messages(use for view, route in _conditional_views() for use in _strategy_uses(view, route))
+
+
+def register_checks() -> None:
+    """Register the DRF views' checks with Django's framework (from the app's ``ready()``, where DRF is installed)."""
+    register(check_views, Tags.urls)

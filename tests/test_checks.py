@@ -17,10 +17,16 @@ from typing import Any
 
 import pytest
 from django.core import checks
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from rest_framework import generics, serializers
 from rest_framework.routers import SimpleRouter
 
+from conditional_api import conditional, drf
+from conditional_api.drf import ConditionalModelViewSet, ConditionalRetrieveMixin
 from tests.testapp.api import PostViewSet, WriterViewSet
+from tests.testapp.models import Note, Publisher, Stamped
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,3 +160,208 @@ def test_manage_py_check_reports_nothing_new_for_the_repositorys_settings(settin
     output = result.stdout + result.stderr
     ours = {word.strip("()") for word in output.split() if word.startswith("(conditional_api.")}
     assert ours == expected, output
+
+
+# -- strategies the view's model can serve ------------------------------------------
+
+
+class PublisherSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Publisher
+        fields = ["id", "name"]
+
+
+class PublisherViewSet(ConditionalModelViewSet):
+    """A model that is not versioned: no version, no updated_at, no change counter."""
+
+    queryset = Publisher.objects.all()
+    serializer_class = PublisherSerializer
+
+
+class ScopedPublisherViewSet(ConditionalModelViewSet):
+    """The model is known only from a request."""
+
+    serializer_class = PublisherSerializer
+
+    def get_queryset(self) -> QuerySet[Publisher]:
+        return Publisher.objects.all()
+
+
+class PublisherDetailView(ConditionalRetrieveMixin, generics.GenericAPIView[Publisher]):
+    """A generic view, its strategy set in code."""
+
+    queryset = Publisher.objects.all()
+    serializer_class = PublisherSerializer
+    conditional_options = {"strategy": "updated_at"}
+
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.retrieve(request, *args, **kwargs)
+
+
+@conditional(Publisher)
+def publisher_page(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponse(Publisher.objects.get(pk=pk).name)
+
+
+@conditional(Publisher.objects.order_by("name"))
+def publisher_index(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(", ".join(Publisher.objects.values_list("name", flat=True)))
+
+
+@conditional(lambda request: Publisher.objects.all())
+def publisher_by_request(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponse(Publisher.objects.get(pk=pk).name)
+
+
+@conditional(Stamped)
+def stamped_page(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponse(Stamped.objects.get(pk=pk).text)
+
+
+@conditional(Stamped, strategy="version")
+def stamped_by_version(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponse(Stamped.objects.get(pk=pk).text)
+
+
+def _publisher_routes() -> list[Any]:
+    router = SimpleRouter()
+    router.register("publishers", PublisherViewSet, basename="publisher")
+    router.register("scoped-publishers", ScopedPublisherViewSet, basename="scoped-publisher")
+    return [
+        path("api/", include(router.urls)),
+        path("publishers/<int:pk>/", publisher_page, name="publisher-page"),
+        path("publishers/", publisher_index, name="publisher-index"),
+        path("by-request/<int:pk>/", publisher_by_request, name="publisher-by-request"),
+        path("stamped/<int:pk>/", stamped_page, name="stamped-page"),
+    ]
+
+
+#: Every publisher view serves the content strategy unless a case says otherwise.
+CONTENT_EVERYWHERE = {
+    "publisher": {"strategy": "content"},
+    "publisher-page": {"strategy": "content"},
+    "publisher-index": {"strategy": "content"},
+    "stamped-page": {"strategy": "updated_at"},
+}
+
+
+@pytest.mark.parametrize(
+    "entries, view, where, fix",
+    [
+        pytest.param(
+            {"publisher-detail": {"strategy": "version"}},
+            "tests.test_checks.PublisherViewSet",
+            "CONDITIONAL_API['VIEWS']['publisher-detail']['strategy']",
+            "Set CONDITIONAL_API['VIEWS']['publisher-detail']['strategy'] to 'content'",
+            id="DRF detail, version",
+        ),
+        pytest.param(
+            {"publisher.update": {"strategy": "updated_at"}},
+            "tests.test_checks.PublisherViewSet",
+            "CONDITIONAL_API['VIEWS']['publisher.update']['strategy']",
+            "Set CONDITIONAL_API['VIEWS']['publisher.update']['strategy'] to 'content'",
+            id="DRF write, updated_at",
+        ),
+        pytest.param(
+            {"publisher-page": {}},
+            "tests.test_checks.publisher_page",
+            "the default strategy",
+            "Set CONDITIONAL_API['VIEWS']['publisher-page']['strategy'] to 'content'",
+            id="decorator, default",
+        ),
+        pytest.param(
+            {"stamped-page": {"strategy": "version"}},
+            "tests.test_checks.stamped_page",
+            "CONDITIONAL_API['VIEWS']['stamped-page']['strategy']",
+            "Set CONDITIONAL_API['VIEWS']['stamped-page']['strategy'] to 'updated_at'",
+            id="a model with updated_at but no version",
+        ),
+    ],
+)
+def test_a_row_strategy_whose_field_the_model_lacks_is_an_error(mount, views, entries, view, where, fix):
+    mount(*_publisher_routes())
+    views({**CONTENT_EVERYWHERE, **entries})
+    errors = reported("conditional_api.E004")
+    assert len(errors) == 1, [e.msg for e in errors]
+    assert errors[0].level == checks.ERROR
+    assert view in errors[0].msg and where in errors[0].msg and "has no field" in errors[0].msg
+    assert (errors[0].hint or "").startswith(fix)
+
+
+@pytest.mark.parametrize(
+    "view, where, fix",
+    [
+        pytest.param(
+            stamped_by_version,
+            "(strategy= of @conditional), but testapp.Stamped has no field 'version'",
+            "Pass strategy='updated_at' to @conditional, or make testapp.Stamped a VersionedModel.",
+            id="decorator",
+        ),
+        pytest.param(
+            PublisherDetailView.as_view(),
+            "(tests.test_checks.PublisherDetailView.conditional_options['strategy']), "
+            "but testapp.Publisher has no field 'updated_at'",
+            "Set tests.test_checks.PublisherDetailView.conditional_options['strategy'] to 'content', "
+            "or make testapp.Publisher a VersionedModel.",
+            id="generic DRF view",
+        ),
+    ],
+)
+def test_a_strategy_set_in_code_is_named_as_such(mount, views, view, where, fix):
+    mount(path("things/<int:pk>/", view, name="thing"))
+    views({})
+    [error] = reported("conditional_api.E004")
+    assert where in error.msg
+    assert error.hint == fix
+
+
+@pytest.mark.parametrize(
+    "entries, view",
+    [
+        pytest.param({"publisher-list": {"strategy": "collection"}}, "PublisherViewSet", id="DRF list, collection"),
+        pytest.param({"publisher.list": {"strategy": "version"}}, "PublisherViewSet", id="DRF list, version"),
+        pytest.param({"publisher-index": {"strategy": "collection"}}, "publisher_index", id="decorator list"),
+    ],
+)
+def test_a_list_whose_table_has_no_change_counter_is_a_warning(mount, views, entries, view):
+    mount(*_publisher_routes())
+    views({**CONTENT_EVERYWHERE, **entries})
+    warnings = reported("conditional_api.W002")
+    assert [w.level for w in warnings] == [checks.WARNING], [w.msg for w in warnings]
+    assert view in warnings[0].msg and "testapp.Publisher" in warnings[0].msg
+    assert "full query" in warnings[0].msg and "VersionedModel" in (warnings[0].hint or "")
+
+
+def test_a_model_known_only_from_a_request_is_not_guessed(mount, views):
+    mount(*_publisher_routes())
+    views({**CONTENT_EVERYWHERE, "scoped-publisher": {"strategy": "version"}, "publisher-by-request": {}})
+    assert reported("conditional_api.E004") == reported("conditional_api.W002") == []
+
+
+def test_the_test_settings_strategies_fit_their_models():
+    assert reported("conditional_api.E004") == reported("conditional_api.W002") == []
+
+
+@pytest.mark.django_db
+def test_drf_views_are_checked_by_the_names_their_requests_look_them_up_by(monkeypatch, staff_client, post):
+    """Each conditional DRF request asks the settings by names the check anticipated for its route."""
+    asked: set[tuple[str | None, ...]] = set()
+    view_options = drf.view_options
+
+    def recording(keys: Any, explicit: Any = None) -> Any:
+        asked.add(tuple(keys))
+        return view_options(keys, explicit)
+
+    monkeypatch.setattr(drf, "view_options", recording)
+    Note.objects.create(key="k", text="t")
+    staff_client.get(f"/test/posts/{post.pk}/")
+    staff_client.patch(f"/test/posts/{post.pk}/", {"title": "New"}, format="json", HTTP_IF_MATCH="*")
+    staff_client.get("/test/posts/")
+    staff_client.post("/test/posts/", {"title": "T", "body": "B", "writer": post.writer.pk}, format="json")
+    staff_client.get("/test/generic-notes/k/")
+    anticipated = {
+        tuple(drf._option_keys(view, route, action))
+        for view, route in drf._conditional_views()
+        for action in [*drf._actions(view, route).values(), *(action for _, action in drf._reads(view, route))]
+    }
+    assert len(asked) >= 5 and asked <= anticipated, asked - anticipated
