@@ -16,10 +16,12 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.core.cache.backends.dummy import DummyCache
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern
+from django.utils.module_loading import import_string
 
 from .conf import SETTING_NAME, api_settings, validate_settings, view_options
 from .decorators import _Conditional
@@ -34,6 +36,7 @@ __all__ = ["Route", "StrategyUse", "register", "routes", "strategy_messages", "s
 def register() -> None:
     """Register the checks with Django's framework (from the app's ``ready()``)."""
     checks.register(check_settings)
+    checks.register(check_validator_cache, checks.Tags.caches)
     checks.register(check_versioned_managers)
     checks.register(check_dependencies)
     checks.register(check_view_names, checks.Tags.urls)
@@ -88,6 +91,67 @@ def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
                 )
             )
     return problems
+
+
+# -- cache_validators needs a cache that keeps them -----------------------------------
+
+
+def _user_setting() -> Mapping[str, Any]:
+    user = getattr(settings, SETTING_NAME, None) or {}
+    return user if isinstance(user, Mapping) else {}  # anything else is conditional_api.E001
+
+
+def _keeps_nothing(config: Mapping[str, Any]) -> bool:
+    try:
+        backend = import_string(config.get("BACKEND", ""))
+    except ImportError:
+        return False  # Django's own cache checks say so
+    return isinstance(backend, type) and issubclass(backend, DummyCache)
+
+
+def _cache_unusable() -> str | None:
+    """Why ``CONDITIONAL_API['CACHE']`` keeps no validator, or None when it can."""
+    alias = _user_setting().get("CACHE")
+    at = f"{SETTING_NAME}['CACHE']"
+    if alias is None:
+        return f"{at} is None"
+    config = getattr(settings, "CACHES", {}).get(alias) if isinstance(alias, str) else None
+    if not isinstance(config, Mapping):
+        return f"{at} is {alias!r}, which is not in CACHES"
+    if _keeps_nothing(config):
+        return f"{at} is {alias!r}, a DummyCache, which keeps nothing"
+    return None
+
+
+def _caching_keys() -> Iterator[str]:
+    """The settings that turn ``cache_validators`` on: ``DEFAULTS`` and ``VIEWS`` entries."""
+    user = _user_setting()
+    defaults = user.get("DEFAULTS")
+    if isinstance(defaults, Mapping) and defaults.get("cache_validators") is True:
+        yield f"{SETTING_NAME}['DEFAULTS']['cache_validators']"
+    for key, entry in _configured_views().items():
+        if isinstance(entry, Mapping) and entry.get("cache_validators") is True:
+            yield f"{SETTING_NAME}['VIEWS'][{key!r}]['cache_validators']"
+
+
+def check_validator_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``cache_validators`` without a cache that keeps entries caches nothing, silently."""
+    problem = _cache_unusable()
+    if problem is None:
+        return []
+    caches = getattr(settings, "CACHES", {}).items()
+    keeping = [alias for alias, config in caches if isinstance(config, Mapping) and not _keeps_nothing(config)]
+    choose = f"one of {', '.join(map(repr, keeping))}" if keeping else "a cache you add to CACHES"
+    return [
+        checks.Error(
+            f"{key} is True, but {problem}: the validator cache caches nothing, and every revalidation "
+            "reads the database.",
+            hint=f"Set {SETTING_NAME}['CACHE'] to {choose} (local memory for one process, Redis for "
+            f"several), or set {key} to False.",
+            id="conditional_api.E005",
+        )
+        for key in _caching_keys()
+    ]
 
 
 # -- the views the root URLconf routes ---------------------------------------------
@@ -176,8 +240,7 @@ def _walk(patterns: Iterable[URLPattern | URLResolver], prefix: str, kwargs: fro
 
 
 def _configured_views() -> Mapping[Any, Any]:
-    user = getattr(settings, SETTING_NAME, None) or {}
-    views = user.get("VIEWS") if isinstance(user, Mapping) else None
+    views = _user_setting().get("VIEWS")
     return views if isinstance(views, Mapping) else {}  # anything else is conditional_api.E001
 
 

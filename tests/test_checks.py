@@ -365,3 +365,54 @@ def test_drf_views_are_checked_by_the_names_their_requests_look_them_up_by(monke
         for action in [*drf._actions(view, route).values(), *(action for _, action in drf._reads(view, route))]
     }
     assert len(asked) >= 5 and asked <= anticipated, asked - anticipated
+
+
+# -- cache_validators needs a cache that keeps them -----------------------------------
+
+DUMMY = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
+@pytest.mark.parametrize(
+    "config, why",
+    [
+        pytest.param(
+            {"CACHE": None, "DEFAULTS": {"cache_validators": True}},
+            "CONDITIONAL_API['DEFAULTS']['cache_validators'] is True, but CONDITIONAL_API['CACHE'] is None",
+            id="no cache",
+        ),
+        pytest.param(
+            {"CACHE": "validators", "VIEWS": {"post-detail": {"cache_validators": True}}},
+            "CONDITIONAL_API['VIEWS']['post-detail']['cache_validators'] is True, but CONDITIONAL_API['CACHE'] "
+            "is 'validators', which is not in CACHES",
+            id="an alias CACHES lacks",
+        ),
+        pytest.param(
+            {"CACHE": "dummy", "VIEWS": {"post": {"cache_validators": True}}},
+            "CONDITIONAL_API['VIEWS']['post']['cache_validators'] is True, but CONDITIONAL_API['CACHE'] is "
+            "'dummy', a DummyCache",
+            id="a cache that keeps nothing",
+        ),
+    ],
+)
+def test_cache_validators_without_a_cache_that_keeps_them_is_an_error(settings, config, why):
+    settings.CACHES = {"default": LOCMEM, "dummy": DUMMY}
+    settings.CONDITIONAL_API = {"DEFAULTS": {}, **config}
+    errors = reported("conditional_api.E005")
+    assert len(errors) == 1, [e.msg for e in errors]
+    assert why in errors[0].msg and "caches nothing" in errors[0].msg
+    assert "CONDITIONAL_API['CACHE']" in (errors[0].hint or "") and "'default'" in (errors[0].hint or "")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param({"CACHE": "default", "DEFAULTS": {"cache_validators": True}}, id="a cache in local memory"),
+        pytest.param({"CACHE": None, "VIEWS": {"post-detail": {"cache_validators": False}}}, id="not asked for"),
+        pytest.param({"CACHE": "dummy"}, id="a DummyCache no view uses"),
+    ],
+)
+def test_a_validator_cache_that_keeps_them_or_is_not_used_is_fine(settings, config):
+    settings.CACHES = {"default": LOCMEM, "dummy": DUMMY}
+    settings.CONDITIONAL_API = {"DEFAULTS": {}, **config}
+    assert reported("conditional_api.E005") == []
