@@ -26,7 +26,7 @@ from rest_framework.routers import SimpleRouter
 from conditional_api import conditional, drf
 from conditional_api.drf import ConditionalModelViewSet, ConditionalRetrieveMixin
 from tests.testapp.api import PostViewSet, WriterViewSet
-from tests.testapp.models import Note, Publisher, Stamped
+from tests.testapp.models import Book, Note, Post, Publisher, Shelf, Stamped
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -416,3 +416,198 @@ def test_a_validator_cache_that_keeps_them_or_is_not_used_is_fine(settings, conf
     settings.CACHES = {"default": LOCMEM, "dummy": DUMMY}
     settings.CONDITIONAL_API = {"DEFAULTS": {}, **config}
     assert reported("conditional_api.E005") == []
+
+
+# -- what the representation shows, the model declares --------------------------------
+
+
+class ShelfNameSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Shelf
+        fields = ["id", "name"]
+
+
+class BookTitleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Book
+        fields = ["id", "title"]
+
+
+class WriterPostsSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    posts = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+
+def _viewset(
+    model: type[Any], fields: dict[str, Any], queryset: QuerySet[Any] | None = None, **meta: Any
+) -> type[ConditionalModelViewSet]:
+    """A viewset over ``model`` whose serializer declares ``fields``.
+
+    ``meta`` adds to the serializer's ``Meta``, ``also_fields`` to its ``Meta.fields``.
+    """
+    shown = ["id", *fields, *meta.pop("also_fields", ())]
+    serializer = type(
+        f"{model.__name__}Serializer",
+        (serializers.ModelSerializer,),
+        {"Meta": type("Meta", (), {"model": model, "fields": shown, **meta}), **fields},
+    )
+    attributes = {
+        "__module__": __name__,
+        "__qualname__": f"{model.__name__}ViewSet",
+        "queryset": model.objects.all() if queryset is None else queryset,
+        "serializer_class": serializer,
+    }
+    return type(f"{model.__name__}ViewSet", (ConditionalModelViewSet,), attributes)
+
+
+def _mount_viewset(mount: Callable[..., None], viewset: type[ConditionalModelViewSet]) -> None:
+    router = SimpleRouter()
+    router.register("things", viewset, basename="thing")
+    mount(path("", include(router.urls)))
+
+
+def _read_only(field_class: type[Any], **kwargs: Any) -> Any:
+    return field_class(read_only=True, **kwargs)
+
+
+UNDECLARED = [
+    pytest.param(
+        Book,
+        {"shelf_name": _read_only(serializers.CharField, source="shelf.name")},
+        {},
+        "shelf_name",
+        "shelf",
+        id="dotted source",
+    ),
+    pytest.param(Book, {"shelf": ShelfNameSerializer(read_only=True)}, {}, "shelf", "shelf", id="nested serializer"),
+    pytest.param(
+        Book,
+        {"shelf": _read_only(serializers.SlugRelatedField, slug_field="name")},
+        {},
+        "shelf",
+        "shelf",
+        id="slug of a foreign key",
+    ),
+    pytest.param(Book, {}, {"depth": 1, "also_fields": ["shelf"]}, "shelf", "shelf", id="ModelSerializer depth"),
+    pytest.param(
+        Shelf,
+        {"books": _read_only(serializers.PrimaryKeyRelatedField, many=True)},
+        {},
+        "books",
+        "books",
+        id="primary keys of a reverse foreign key",
+    ),
+    pytest.param(
+        Shelf, {"books": BookTitleSerializer(many=True, read_only=True)}, {}, "books", "books", id="nested many=True"
+    ),
+    pytest.param(
+        Shelf,
+        {"titles": _read_only(serializers.SlugRelatedField, source="books", many=True, slug_field="title")},
+        {},
+        "titles",
+        "books",
+        id="many slugs",
+    ),
+    pytest.param(
+        Shelf,
+        {"books": _read_only(serializers.HyperlinkedRelatedField, many=True, view_name="thing-detail")},
+        {},
+        "books",
+        "books",
+        id="many links",
+    ),
+    pytest.param(
+        Post,
+        {"writer_posts": _read_only(serializers.IntegerField, source="writer.posts.count")},
+        {},
+        "writer_posts",
+        "writer__posts",
+        id="two hops in a source",
+    ),
+    pytest.param(
+        Post,
+        {"writer": WriterPostsSerializer(read_only=True)},
+        {},
+        "writer.posts",
+        "writer__posts",
+        id="two hops through a nested serializer",
+    ),
+]
+
+
+@pytest.fixture
+def undeclared(monkeypatch) -> None:
+    """Shelf shows its books without declaring them."""
+    monkeypatch.setattr(Shelf, "depends_on", ())
+
+
+@pytest.mark.parametrize("model, fields, meta, field, entry", UNDECLARED)
+def test_a_relation_the_serializer_shows_but_the_model_does_not_declare_is_a_warning(
+    mount, views, undeclared, model, fields, meta, field, entry
+):
+    _mount_viewset(mount, _viewset(model, fields, **meta))
+    views({})
+    warnings = reported("conditional_api.W003")
+    assert [w.level for w in warnings] == [checks.WARNING], [w.msg for w in warnings]
+    label = model._meta.label
+    message, hint = warnings[0].msg, warnings[0].hint
+    assert f"tests.test_checks.{model.__name__}ViewSet" in message
+    assert f"field {model.__name__}Serializer.{field}" in message and repr(entry) in message
+    declared = tuple(model.depends_on)
+    assert hint == f"Add {entry!r} to {label}.depends_on: depends_on = {(*declared, entry)!r}."
+
+
+@pytest.mark.parametrize(
+    "model, queryset, entry, loads",
+    [
+        (Book, Book.objects.select_related("shelf"), "shelf", "select_related('shelf')"),
+        (Shelf, Shelf.objects.prefetch_related("books"), "books", "prefetch_related('books')"),
+    ],
+)
+def test_a_relation_the_queryset_loads_but_the_model_does_not_declare_is_a_warning(
+    mount, views, undeclared, model, queryset, entry, loads
+):
+    _mount_viewset(mount, _viewset(model, {}, queryset=queryset))
+    views({})
+    [warning] = reported("conditional_api.W003")
+    assert loads in warning.msg and repr(entry) in warning.msg
+    assert (warning.hint or "").startswith(f"Add {entry!r} to {model._meta.label}.depends_on")
+
+
+@pytest.mark.parametrize(
+    "model, fields",
+    [
+        pytest.param(Book, {"shelf": _read_only(serializers.PrimaryKeyRelatedField)}, id="the key of a foreign key"),
+        pytest.param(
+            Book,
+            {"shelf": _read_only(serializers.HyperlinkedRelatedField, view_name="thing-detail")},
+            id="a link by primary key",
+        ),
+        pytest.param(Book, {"shelf_name": serializers.SerializerMethodField()}, id="a method: unknowable"),
+        pytest.param(
+            Book, {"shelf_name": serializers.CharField(source="shelf.name", write_only=True)}, id="written, not shown"
+        ),
+        pytest.param(Post, {"writer_name": _read_only(serializers.CharField, source="writer.name")}, id="declared"),
+    ],
+)
+def test_what_the_representation_does_not_show_or_declares_is_fine(mount, views, model, fields):
+    _mount_viewset(mount, _viewset(model, fields))
+    views({})
+    assert reported("conditional_api.W003") == []
+
+
+def test_a_view_validated_by_its_bytes_needs_no_declaration(mount, views):
+    _mount_viewset(mount, _viewset(Book, {"shelf_name": _read_only(serializers.CharField, source="shelf.name")}))
+    views({"thing": {"strategy": "content"}})
+    assert reported("conditional_api.W003") == []
+
+
+def test_a_view_with_get_queryset_is_checked_through_its_serializers_model(monkeypatch):
+    monkeypatch.setattr(Post, "depends_on", ("writer",))
+    [warning] = reported("conditional_api.W003")
+    assert "tests.testapp.api.PostViewSet" in warning.msg and "'labels'" in warning.msg
+    assert warning.hint == "Add 'labels' to testapp.Post.depends_on: depends_on = ('writer', 'labels')."
+
+
+def test_the_example_and_test_views_declare_what_they_show():
+    assert reported("conditional_api.W003") == []
