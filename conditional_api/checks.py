@@ -1,9 +1,13 @@
-"""System checks: wrong settings and unsafe managers fail at startup, with the fix.
+"""System checks: wrong settings, unsafe managers and views their settings cannot serve fail at startup, with the fix.
 
-The checks tagged ``urls`` walk the root URLconf, as Django's own URL checks
-do: a ``VIEWS`` key that names no view in it is an error. Views that only
-another URLconf routes (``request.urlconf``, a URLconf per host) are not
-seen; silence ``conditional_api.E003`` there.
+Settings (E001), ``depends_on`` paths (E002), managers (W001) and the
+validator cache (E005) are checked on their own. The checks tagged ``urls``
+walk the root URLconf, as Django's own URL checks do: a ``VIEWS`` key that
+names no view in it (E003), a strategy a view's model cannot serve (E004,
+W002); the DRF adapter checks its views the same way, and what their
+serializers show against ``depends_on`` (W003). Views that only another
+URLconf routes (``request.urlconf``, a URLconf per host) are not seen;
+silence ``conditional_api.E003`` there.
 """
 
 from __future__ import annotations
