@@ -1,5 +1,7 @@
 """The app: system checks, write hooks, change counters and the validator cache's invalidation, connected once."""
 
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 
 
@@ -16,6 +18,11 @@ class ConditionalApiConfig(AppConfig):
         from .changes import table_changed
 
         checks.register()
+        if find_spec("rest_framework") is not None:
+            # Only the DRF adapter imports DRF; it checks the DRF views.
+            from . import drf
+
+            drf.register_checks()
         hooks.install()
         counting.install()
         table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")

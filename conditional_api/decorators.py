@@ -216,6 +216,7 @@ def conditional(
                 written = await sync_to_async(flow.write)(current, decision, call, decision_response)
                 return core.after_write(flow, written)
 
+            async_inner.conditional = core  # type: ignore[attr-defined]  # read by conditional_api.checks
             return cast(View, async_inner)
 
         @functools.wraps(view)
@@ -230,6 +231,7 @@ def conditional(
             written = flow.write(current, decision, lambda: view(request, *args, **kwargs), decision_response)
             return core.after_write(flow, written)
 
+        inner.conditional = core  # type: ignore[attr-defined]  # read by conditional_api.checks
         return cast(View, inner)
 
     return decorator

@@ -23,30 +23,37 @@ Hooks, each overridable: ``get_conditional_options()``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 try:
-    from rest_framework import mixins, status, viewsets
+    from rest_framework import mixins, serializers, status, viewsets
 except ImportError as error:  # pragma: no cover - exercised without DRF installed
     raise ImportError("conditional_api.drf needs Django REST framework: pip install 'conditional-api[drf]'.") from error
 
+from django.core.checks import CheckMessage, Tags, register
+from django.core.checks import Warning as CheckWarning
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch
 from rest_framework.exceptions import APIException
 from rest_framework.generics import GenericAPIView
+from rest_framework.relations import RelatedField
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from .cache import find_row
-from .conf import ViewOptions, api_settings, view_options
+from .checks import Route, StrategyUse, routes, strategy_messages, strategy_source
+from .conf import ViewOptions, api_settings, validate_settings, view_options
 from .flow import Flow, is_success
+from .models import VersionedModel
 from .preconditions import SAFE_METHODS, Decision, Outcome
 from .responses import WithoutContentLength, mark_audience, stamp_validators
 from .rows import state_queryset
+from .strategies import ContentStrategy
 from .validators import EXISTS_WITHOUT_VALIDATOR, Columns, Current, RowLookup, Validator, ValidatorStrategy, Variant
 
 __all__ = [
@@ -438,3 +445,272 @@ class ConditionalModelViewSet(
 
 class ConditionalReadOnlyModelViewSet(ConditionalRetrieveMixin, ConditionalListMixin, viewsets.GenericViewSet[Any]):
     """``ReadOnlyModelViewSet`` with validators and 304."""
+
+
+# -- system checks ---------------------------------------------------------------
+
+#: What each conditional action reads before or after DRF's own: the mixin
+#: that makes it conditional, whether it reads one row, and the action whose
+#: options it reads with (a create's 201 carries the detail's validator).
+_ACTION_READS: dict[str, tuple[type[ConditionalMixin], bool, str | None]] = {
+    "list": (ConditionalListMixin, False, None),
+    "retrieve": (ConditionalRetrieveMixin, True, None),
+    "update": (ConditionalUpdateMixin, True, None),
+    "partial_update": (ConditionalUpdateMixin, True, None),
+    "destroy": (ConditionalDestroyMixin, True, None),
+    "create": (ConditionalCreateMixin, True, "retrieve"),
+}
+
+#: Without a router, an HTTP method names the action of a generic view.
+_METHOD_ACTIONS = {"put": "update", "patch": "partial_update", "delete": "destroy", "post": "create"}
+
+
+def _url_name(route: Route, action: str) -> str | None:
+    """The URL name ``get_conditional_options()`` looks an action up by: a create's detail is the detail's."""
+    basename = route.basename
+    if action == "retrieve" and basename and route.name in (None, f"{basename}-list"):
+        return f"{basename}-detail"
+    return route.name
+
+
+def _option_keys(view: type[ConditionalMixin], route: Route, action: str) -> list[str | None]:
+    """The names ``get_conditional_options()`` looks the view up by, for one action on one route."""
+    basename = route.basename
+    return [
+        f"{view.__module__}.{view.__qualname__}",
+        basename,
+        _url_name(route, action),
+        f"{basename}.{action}" if basename else None,
+    ]
+
+
+def _actions(view: type[ConditionalMixin], route: Route) -> dict[str, str]:
+    """The route's HTTP methods and the actions they run: a viewset's from its router, a generic view's by method."""
+    if route.actions:
+        return route.actions
+    actions = {method: action for method, action in _METHOD_ACTIONS.items() if hasattr(view, method)}
+    # A generic view's GET is a list or a retrieve, as its mixins say; both: only its code knows.
+    gets = [name for name in ("list", "retrieve") if issubclass(view, _ACTION_READS[name][0])]
+    if hasattr(view, "get") and len(gets) == 1:
+        actions["get"] = gets[0]
+    return actions
+
+
+def _reads(view: type[ConditionalMixin], route: Route) -> Iterator[tuple[bool, str]]:
+    """Each read the view's conditional actions make on this route: of a row or not, and the action it reads as."""
+    for method, action in _actions(view, route).items():
+        if action not in _ACTION_READS:
+            continue  # an extra action reads as its own code says
+        mixin, of_row, options_action = _ACTION_READS[action]
+        if issubclass(view, mixin):
+            # A generic view has no action: get_conditional_options() names it by its method.
+            yield of_row, options_action or (action if route.actions else method)
+
+
+def _static_model(view: type[ConditionalMixin]) -> type[models.Model] | None:
+    """The model of the view's ``queryset`` attribute; None when only ``get_queryset()`` (a request) tells."""
+    queryset = getattr(view, "queryset", None)
+    return queryset.model if isinstance(queryset, (models.QuerySet, models.Manager)) else None
+
+
+def _conditional_views() -> Iterator[tuple[type[ConditionalMixin], Route]]:
+    for route in routes():
+        view = route.view_class
+        if view is not None and issubclass(view, ConditionalMixin):
+            yield view, route
+
+
+def _options(view: type[ConditionalMixin], route: Route) -> Iterator[tuple[bool, str, list[str | None], ViewOptions]]:
+    """Each read of the view on this route: of a row or not, its action, option keys and options.
+
+    Nothing where an overridden hook may choose them per request.
+    """
+    explicit = view.conditional_options
+    hooks = ("get_conditional_options", "get_validator_strategy")
+    if not isinstance(explicit, Mapping) or any(getattr(view, h) is not getattr(ConditionalMixin, h) for h in hooks):
+        return
+    for of_row, action in _reads(view, route):
+        keys = _option_keys(view, route, action)
+        try:
+            options = view_options(keys, explicit)
+        except ImproperlyConfigured:
+            continue  # the view's first request says it, naming the option
+        yield of_row, action, keys, options
+
+
+def _strategy_uses(view: type[ConditionalMixin], route: Route) -> Iterator[StrategyUse]:
+    model = _static_model(view)
+    if model is None:
+        return
+    path = f"{view.__module__}.{view.__qualname__}"
+    code = f"{path}.conditional_options['strategy']"
+    for of_row, action, keys, options in _options(view, route):
+        new_key = _url_name(route, action) or path
+        where, fix = strategy_source(keys, view.conditional_options, new_key, (code, f"Set {code} to {{strategy}}"))
+        yield StrategyUse(path, model, options.strategy, of_row, where, fix)
+
+
+def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Whether the strategy of each conditional DRF view with a ``queryset`` attribute can serve its model."""
+    if validate_settings():
+        return []  # conditional_api.E001 comes first
+    return strategy_messages(use for view, route in _conditional_views() for use in _strategy_uses(view, route))
+
+
+# -- what the representation shows, the model declares ----------------------------------
+
+
+def _static_serializer(view: type[ConditionalMixin]) -> type[serializers.Serializer[Any]] | None:
+    """The view's ``serializer_class``; None when ``get_serializer_class()`` may choose per request."""
+    if view.get_serializer_class is not GenericAPIView.get_serializer_class:
+        return None
+    found = getattr(view, "serializer_class", None)
+    return found if isinstance(found, type) and issubclass(found, serializers.Serializer) else None
+
+
+def _relations(model: type[models.Model]) -> dict[str, Any]:
+    """The model's relations by attribute name (what a serializer's source names) and by lookup name."""
+    found: dict[str, Any] = {}
+    for field in model._meta.get_fields():
+        if not field.is_relation or field.related_model is None or type(field).__name__ == "GenericRelation":
+            continue  # generic relations cannot be declared
+        accessor = field.get_accessor_name() if isinstance(field, models.ForeignObjectRel) else field.name
+        if accessor:
+            found[accessor] = field
+        found.setdefault(field.name, field)
+    return found
+
+
+def _hops(model: type[models.Model], names: list[str]) -> list[Any]:
+    """The relations ``names`` follow from ``model``, up to the first name that is no relation."""
+    hops: list[Any] = []
+    for name in names:
+        field = _relations(model).get(name)
+        if field is None:
+            break
+        hops.append(field)
+        model = field.related_model
+    return hops
+
+
+def _shows_only_its_key(field: Any, hop: Any) -> bool:
+    """A related field that shows the key a foreign key keeps on the row itself shows one of the row's columns."""
+    return (
+        isinstance(field, RelatedField)
+        and field.use_pk_only_optimization()
+        and bool(hop.concrete and (hop.many_to_one or hop.one_to_one))
+    )
+
+
+def _shown(
+    serializer: serializers.Serializer[Any], model: type[models.Model], where: str, prefix: tuple[str, ...]
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(field, relation path) for each relation a serializer's representation shows, nested ones included."""
+    for name, field in serializer.fields.items():
+        if field.write_only or isinstance(field, serializers.SerializerMethodField):
+            continue  # not shown, or shown as its method says: only a request tells
+        at = f"{where}.{name}"
+        inner = field.child if isinstance(field, serializers.ListSerializer) else field
+        if field.source == "*":
+            if isinstance(inner, serializers.Serializer):
+                yield from _shown(inner, model, at, prefix)
+            continue
+        hops = _hops(model, field.source_attrs)
+        whole = len(hops) == len(field.source_attrs)
+        if hops and whole and _shows_only_its_key(field, hops[-1]):
+            hops, whole = hops[:-1], False
+        path = (*prefix, *(hop.name for hop in hops))
+        for end in range(len(prefix) + 1, len(path) + 1):
+            yield at, path[:end]
+        if hops and whole and isinstance(inner, serializers.Serializer):
+            yield from _shown(inner, hops[-1].related_model, at, path)
+
+
+def _serializer_relations(view: type[ConditionalMixin], model: type[models.Model]) -> list[tuple[str, tuple[str, ...]]]:
+    serializer_class = _static_serializer(view)
+    if serializer_class is None:
+        return []
+    try:
+        return list(
+            _shown(serializer_class(context={}), model, f"its serializer field {serializer_class.__name__}", ())
+        )
+    except Exception:
+        return []  # a serializer that builds its fields from a request: only a request tells
+
+
+def _select_lookups(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for name, inner in tree.items():
+        if inner:
+            yield from _select_lookups(inner, f"{prefix}{name}__")
+        else:
+            yield f"{prefix}{name}"
+
+
+def _queryset_relations(view: type[ConditionalMixin]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """The relations the view's ``queryset`` attribute loads with the row: what the representation is made of."""
+    queryset = getattr(view, "queryset", None)
+    if not isinstance(queryset, models.QuerySet):
+        return
+    loaded: list[tuple[str, str]] = []
+    if isinstance(queryset.query.select_related, dict):
+        loaded += [("select_related", lookup) for lookup in _select_lookups(queryset.query.select_related)]
+    # No public API lists a queryset's prefetches.
+    for lookup in getattr(queryset, "_prefetch_related_lookups", ()):
+        through = lookup if isinstance(lookup, str) else getattr(lookup, "prefetch_through", None)
+        if isinstance(through, str):
+            loaded.append(("prefetch_related", through))
+    for kind, lookup in loaded:
+        path = tuple(hop.name for hop in _hops(queryset.model, lookup.split("__")))
+        for end in range(1, len(path) + 1):
+            yield f"its queryset's {kind}({lookup!r})", path[:end]
+
+
+def _shown_model(view: type[ConditionalMixin]) -> type[VersionedModel] | None:
+    """The versioned model whose rows the view shows: its queryset's, else its serializer's ``Meta.model``."""
+    model = _static_model(view) or getattr(getattr(_static_serializer(view), "Meta", None), "model", None)
+    return model if isinstance(model, type) and issubclass(model, VersionedModel) else None
+
+
+def _hashes_its_bytes(view: type[ConditionalMixin], routes: list[Route]) -> bool:
+    """Whether every read of the view is the content strategy's: its ETag follows the bytes, whatever they show."""
+    strategies = [options.strategy for route in routes for *_, options in _options(view, route)]
+    return bool(strategies) and all(isinstance(strategy, ContentStrategy) for strategy in strategies)
+
+
+def _undeclared(view: type[ConditionalMixin], model: type[VersionedModel]) -> list[CheckMessage]:
+    declared = tuple(getattr(model, "depends_on", ()) or ())
+    shown: dict[str, str] = {}
+    for where, path in (*_serializer_relations(view, model), *_queryset_relations(view)):
+        shown.setdefault("__".join(path), where)
+    label = model._meta.label
+    return [
+        CheckWarning(
+            f"The view {view.__module__}.{view.__qualname__} shows {label}'s relation {entry!r} ({where}), but "
+            f"{label}.depends_on does not declare it: writes to those rows change the body, not its ETag or "
+            "Last-Modified, so a client revalidating a stale copy gets 304.",
+            hint=f"Add {entry!r} to {label}.depends_on: depends_on = {(*declared, entry)!r}."
+            + ("" if "serializer" in where else " If the representation does not show it, do not load it."),
+            id="conditional_api.W003",
+        )
+        for entry, where in shown.items()
+        if entry not in declared
+    ]
+
+
+def check_declared_dependencies(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Each relation a conditional DRF view's representation shows is in its model's ``depends_on``."""
+    views: dict[type[ConditionalMixin], list[Route]] = {}
+    for view, route in _conditional_views():
+        views.setdefault(view, []).append(route)
+    problems: list[CheckMessage] = []
+    for view, routes_of_view in views.items():
+        model = _shown_model(view)
+        if model is not None and not _hashes_its_bytes(view, routes_of_view):
+            problems += _undeclared(view, model)
+    return problems
+
+
+def register_checks() -> None:
+    """Register the DRF views' checks with Django's framework (from the app's ``ready()``, where DRF is installed)."""
+    register(check_views, Tags.urls)
+    register(check_declared_dependencies, Tags.urls)
