@@ -10,12 +10,23 @@ the validator columns of the row that queryset finds, so a scoped queryset
 stays scoped: an anonymous user's entry is not a staff user's. Rows that are
 not found are never cached: the query answers the 404.
 
+Only a query that reads the row alone is cached: its own table, and the
+tables of the parents whose primary key it shares (multi-table
+inheritance), with filters on their columns. A query that joins another
+table (``owner__groups__user=request.user``), reads other rows through a
+subquery (``Exists``, ``__in``, ``exclude()`` across a relation), or holds
+SQL the package cannot read (``extra()``, ``RawSQL``) answers from the
+database every time: the generations below follow the writes of that one
+row, and a write elsewhere (a user leaving a group, which the package does
+not even count) could change whether the query finds it.
+
 Invalidation uses generations kept in the cache itself: one per table and
-one per row. An entry is stamped with the generations its reader saw
-*before* reading the database, and it is served only while both are still
-current. After a transaction that wrote a versioned table commits, the
-written rows' generations move on (the table's, when the rows are not known,
-as after ``QuerySet.update()``). So a reader that read the row before a write
+one per row, for the row's own table and each of those parents' tables. An
+entry is stamped with the generations its reader saw *before* reading the
+database, and it is served only while all of them are still current. After a
+transaction that wrote a versioned table commits, the written rows'
+generations move on (the table's, when the rows are not known, as after
+``QuerySet.update()``). So a reader that read the row before a write
 committed and fills the cache after it stamps its entry with a generation
 that is already gone: the entry is never served. A rolled-back transaction
 moves nothing and leaves the cache as it was. The cache's own atomic
@@ -42,6 +53,10 @@ from typing import Any
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.expressions import RawSQL
+from django.db.models.sql import Query
+from django.db.models.sql.datastructures import BaseTable, Join
+from django.db.models.sql.where import ExtraWhere, NothingNode
 
 from .changes import written_in_open_transaction
 from .conf import api_settings
@@ -98,17 +113,78 @@ class CachedLookup:
 _MISS = CachedLookup(row=None)
 
 
+def _row_tables(model: type[models.Model]) -> list[type[models.Model]]:
+    """The model and the parents that share its primary key: the tables that hold one row of it."""
+    chain = [model._meta.concrete_model or model]
+    while True:
+        pk = chain[-1]._meta.pk
+        if not (isinstance(pk, models.OneToOneField) and pk.remote_field.parent_link):
+            return chain
+        parent = pk.remote_field.model
+        chain.append(parent._meta.concrete_model or parent)
+
+
+def _is_parent_link(join: Join, tables: set[str]) -> bool:
+    """A join from a child row to its parent row, the same row of the model."""
+    field = join.join_field
+    return (
+        isinstance(field, models.OneToOneField)
+        and field.remote_field.parent_link
+        and field.primary_key
+        and join.table_name in tables
+        and join.filtered_relation is None
+    )
+
+
+def _reads_its_row_alone(query: Query, chain: list[type[models.Model]]) -> bool:
+    """Whether ``query`` (compiled) reads nothing but the row's own tables: no join elsewhere, no subquery.
+
+    The aliases are the FROM clause the compiler wrote (a join that a
+    filter on a foreign key trimmed away has no references left). A table
+    named twice is a self-join: another row.
+    """
+    if query.combinator or query.is_sliced or query.extra or query.extra_tables:
+        return False
+    tables = {model._meta.db_table for model in chain}
+    seen: set[str] = set()
+    for alias, table in query.alias_map.items():
+        if not query.alias_refcount[alias]:
+            continue
+        if table.table_name in seen:
+            return False
+        seen.add(table.table_name)
+        if isinstance(table, BaseTable):
+            if table.table_name != chain[0]._meta.db_table:
+                return False
+        elif not (isinstance(table, Join) and _is_parent_link(table, tables)):
+            return False
+    return not any(_reads_elsewhere(node) for node in (query.where, *query.annotations.values()))
+
+
+def _reads_elsewhere(node: Any) -> bool:
+    """Whether an expression holds a subquery, or SQL whose tables cannot be told."""
+    if isinstance(node, (Query, RawSQL, ExtraWhere)):
+        return True
+    if isinstance(node, NothingNode):
+        return False
+    if not hasattr(node, "get_source_expressions"):
+        return hasattr(node, "as_sql")  # an expression of unknown shape: assume the worst
+    return any(_reads_elsewhere(child) for child in node.get_source_expressions() if child is not None)
+
+
 def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> CachedLookup:
     """The row ``queryset`` finds at ``pk``, from the cache when its entry is of the current generations.
 
-    Only primary key lookups are cached: the generations are kept per row.
-    A transaction that has written the table reads the database.
+    Only primary key lookups are cached, on queries that read the row alone
+    (see the module's docstring): the generations are kept per row. A
+    transaction that has written the row's tables reads the database.
     """
     cache = _cache()
     model = queryset.model
     if cache is None or lookup_field not in ("pk", model._meta.pk.name):
         return _MISS
-    if written_in_open_transaction(model, queryset.db):
+    chain = _row_tables(model)
+    if any(written_in_open_transaction(table, queryset.db) for table in chain):
         # The cache moves on commit: until then, only the database shows
         # this transaction its own writes.
         return _MISS
@@ -116,10 +192,21 @@ def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> Cached
         pk = model._meta.pk.to_python(pk)
     except ValidationError:
         return _MISS
-    label = model._meta.concrete_model._meta.label
-    digest = hashlib.blake2b("\0".join(query_fingerprint(queryset)).encode(), digest_size=16).hexdigest()
+    # Compiled first: the check reads the FROM clause the compiler settled.
+    fingerprint = query_fingerprint(queryset)
+    if not _reads_its_row_alone(queryset.query, chain):
+        return _MISS
+    label = chain[0]._meta.label
+    digest = hashlib.blake2b("\0".join(fingerprint).encode(), digest_size=16).hexdigest()
     entry_key = f"{_PREFIX}:entry:{queryset.db}:{label}:{pk}:{digest}"
-    generation_keys = [_table_generation(queryset.db, label), _row_generation(queryset.db, label, pk)]
+    generation_keys = [
+        key
+        for table in chain
+        for key in (
+            _table_generation(queryset.db, table._meta.label),
+            _row_generation(queryset.db, table._meta.label, pk),
+        )
+    ]
     try:
         found = cache.get_many([*generation_keys, entry_key])
         if any(key not in found for key in generation_keys):

@@ -13,15 +13,19 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from django.contrib.auth.models import Group, User
 from django.core.cache import caches
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.test import override_settings
 from model_bakery import baker
 from rest_framework.test import APIClient
 
 from conditional_api import cache as validator_cache
+from conditional_api.rows import state_queryset
 from tests.conftest import requires_postgres, requires_redis
-from tests.testapp.models import Label, Post, Writer
+from tests.testapp.models import Label, Note, PinnedNote, Post, Writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,6 +50,7 @@ CACHED_VIEWS = {
         "cache_validators": True,
     },
     "plain-post-detail": {"strategy": "version", "query_params": [], "cache_validators": True},
+    "shared-note": {"strategy": "version", "query_params": [], "cache_validators": True},
 }
 
 
@@ -175,6 +180,87 @@ def test_a_scoped_queryset_stays_scoped(cached, client, post):
     etag = staff.get(url).headers["ETag"]
     assert staff.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
+
+
+def test_a_scope_through_a_join_is_read_from_the_database(cached, client):
+    """Leaving the group is a write the package does not count: only the query can tell."""
+    team = baker.make("auth.Group")
+    owner, reader = baker.make("auth.User", _quantity=2)
+    owner.groups.add(team)
+    reader.groups.add(team)
+    note = baker.make(Note, owner=owner)
+    client.force_login(reader)
+    url = f"/test/shared-notes/{note.pk}/"
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    reader.groups.remove(team)
+    assert client.get(url).status_code == 404
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
+
+
+OWN_ROW = ("version", "last_modified")
+
+
+@pytest.mark.parametrize(
+    "scope, served",
+    [
+        pytest.param(lambda: Note.objects.all(), True, id="the table"),
+        pytest.param(lambda: Note.objects.filter(text="shown", owner__isnull=False), True, id="own columns"),
+        pytest.param(lambda: Note.objects.filter(owner__id__gt=0), True, id="a join the query trims"),
+        pytest.param(lambda: PinnedNote.objects.filter(text="shown"), True, id="a parent's table"),
+        pytest.param(lambda: Note.objects.filter(owner__username="ada"), False, id="join"),
+        pytest.param(lambda: Note.objects.filter(owner__groups__name="team"), False, id="join through links"),
+        pytest.param(lambda: Note.objects.filter(pinnednote__pinned_by="ada"), False, id="a child's table"),
+        pytest.param(
+            lambda: Note.objects.filter(Exists(Group.objects.filter(user=OuterRef("owner")))), False, id="Exists"
+        ),
+        pytest.param(
+            lambda: Note.objects.filter(owner__in=User.objects.filter(username="ada")), False, id="__in a subquery"
+        ),
+        pytest.param(
+            lambda: Note.objects.filter(pk__in=Note.objects.filter(text="shown").values("pk")),
+            False,
+            id="other rows of its own table",
+        ),
+        pytest.param(lambda: Note.objects.exclude(owner__groups__name="outsiders"), False, id="exclude across links"),
+        pytest.param(
+            lambda: Note.objects.extra(where=["owner_id IN (SELECT id FROM auth_user)"]), False, id="extra where"
+        ),
+        pytest.param(
+            lambda: Note.objects.annotate(other=RawSQL("SELECT COUNT(*) FROM auth_user", ())).filter(other__gt=0),
+            False,
+            id="raw SQL",
+        ),
+    ],
+)
+def test_only_a_query_that_reads_its_row_alone_is_served_from_the_cache(
+    cached, scope, served, django_assert_num_queries
+):
+    """The generations follow the row's own table and its parents': any other table read could change the answer."""
+    owner = baker.make(User, username="ada")
+    owner.groups.add(baker.make(Group, name="team"))
+    note = baker.make(PinnedNote, text="shown", owner=owner, pinned_by="ada")
+    rows = state_queryset(scope(), OWN_ROW)
+    assert validator_cache.find_row(rows, "pk", note.pk, cached=True) is not None
+    with django_assert_num_queries(0 if served else 1):
+        assert validator_cache.find_row(rows, "pk", note.pk, cached=True).pk == note.pk
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda pk: Note.objects.filter(pk=pk).update(text="new"), id="QuerySet.update"),
+        pytest.param(lambda pk: Note.objects.get(pk=pk).save(), id="save"),
+    ],
+)
+def test_a_write_to_a_parent_row_moves_its_child_on(cached, write):
+    """A child's versioned columns live in its parent's table: the parent's writes change them."""
+    pinned = baker.make(PinnedNote, key="pinned")
+    rows = state_queryset(PinnedNote.objects.all(), OWN_ROW)
+    before = validator_cache.find_row(rows, "pk", pinned.pk, cached=True)
+    write(pinned.pk)
+    after = validator_cache.find_row(rows, "pk", pinned.pk, cached=True)
+    assert after.version == before.version + 1
 
 
 def test_a_cache_that_is_down_falls_back_to_the_query(client, post, django_assert_num_queries):
