@@ -52,13 +52,12 @@ from typing import Any
 
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import Query
 from django.db.models.sql.datastructures import BaseTable, Join
 from django.db.models.sql.where import ExtraWhere, NothingNode
 
-from .changes import written_in_open_transaction
 from .conf import api_settings
 from .rows import find_state_row, query_fingerprint
 
@@ -172,22 +171,44 @@ def _reads_elsewhere(node: Any) -> bool:
     return any(_reads_elsewhere(child) for child in node.get_source_expressions() if child is not None)
 
 
+def _in_transaction(using: str) -> bool:
+    """Whether ``using`` is inside a transaction, where the cache can disagree with what the database shows.
+
+    A transaction's snapshot may be older than the generations in the cache:
+    under REPEATABLE READ and SERIALIZABLE (PostgreSQL), and in SQLite (WAL)
+    it is taken at the first read, so a reader could fill an entry with a
+    row from before a commit under the generations after it, or be served
+    an entry newer than the rows its view then reads. Its own writes move
+    the generations only when it commits. Which isolation level a
+    transaction runs at is not known without a query (``SET TRANSACTION``,
+    the server's ``default_transaction_isolation``), so every transaction
+    reads the database: the cost is the one query a revalidation makes
+    without the cache. In autocommit each statement sees every commit
+    before it, so generations read before the query are never newer than
+    the row.
+    """
+    connection = connections[using]
+    if connection.in_atomic_block:
+        return True
+    # Manual transaction management: autocommit off outside atomic().
+    return connection.connection is not None and not connection.get_autocommit()
+
+
 def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> CachedLookup:
     """The row ``queryset`` finds at ``pk``, from the cache when its entry is of the current generations.
 
     Only primary key lookups are cached, on queries that read the row alone
-    (see the module's docstring): the generations are kept per row. A
-    transaction that has written the row's tables reads the database.
+    (see the module's docstring): the generations are kept per row. Inside a
+    transaction the cache is neither read nor filled (see
+    ``_in_transaction()``).
     """
     cache = _cache()
     model = queryset.model
     if cache is None or lookup_field not in ("pk", model._meta.pk.name):
         return _MISS
-    chain = _row_tables(model)
-    if any(written_in_open_transaction(table, queryset.db) for table in chain):
-        # The cache moves on commit: until then, only the database shows
-        # this transaction its own writes.
+    if _in_transaction(queryset.db):
         return _MISS
+    chain = _row_tables(model)
     try:
         pk = model._meta.pk.to_python(pk)
     except ValidationError:

@@ -18,7 +18,7 @@ from django.core.cache import caches
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.expressions import RawSQL
-from django.test import override_settings
+from django.test import Client, override_settings
 from model_bakery import baker
 from rest_framework.test import APIClient
 
@@ -311,3 +311,52 @@ def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached,
     writer.join(10)
     assert not errors, errors
     assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 200
+
+
+def _commit_in_another_connection(write) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                write()
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert not errors, errors
+
+
+@requires_postgres
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_reader_with_an_older_snapshot_fills_nothing(cached, client, post, isolation):
+    """Its snapshot predates a commit whose generations it would see: the old row must not go in under them."""
+    url = f"/test/posts/{post.pk}/"
+    old_etag = client.get(url).headers["ETag"]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        assert Post.objects.get(pk=post.pk).title == "Hello"  # the snapshot
+        _commit_in_another_connection(lambda: Post.objects.filter(pk=post.pk).update(title="New"))
+        assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 304  # what its snapshot shows
+    assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 200
+
+
+@requires_postgres
+@pytest.mark.parametrize("view", URLS)
+def test_a_reader_with_an_older_snapshot_reads_no_entry(cached, client, post, view):
+    """An entry newer than its snapshot would put the new row's ETag on the old row's body."""
+    url = view.format(pk=post.pk)
+    old_etag = client.get(url).headers["ETag"]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        assert Post.objects.get(pk=post.pk).title == "Hello"  # the snapshot
+        _commit_in_another_connection(lambda: Post.objects.filter(pk=post.pk).update(title="New"))
+        _commit_in_another_connection(lambda: Client().get(url))  # a reader that fills the entry
+        inside = client.get(url)
+        assert (inside.json()["title"], inside.headers["ETag"]) == ("Hello", old_etag)
