@@ -360,3 +360,26 @@ def test_a_reader_with_an_older_snapshot_reads_no_entry(cached, client, post, vi
         _commit_in_another_connection(lambda: Client().get(url))  # a reader that fills the entry
         inside = client.get(url)
         assert (inside.json()["title"], inside.headers["ETag"]) == ("Hello", old_etag)
+
+
+class ApplicationError(Exception):
+    pass
+
+
+def _fail() -> None:
+    raise ApplicationError("an application's on-commit callback failed")
+
+
+@pytest.mark.parametrize("registered", ["before the write", "after the write"])
+def test_a_failing_on_commit_callback_of_the_application_still_moves_the_cache(cached, client, post, registered):
+    """Django skips the callbacks queued after one that raises: the commit has happened all the same."""
+    url = f"/test/posts/{post.pk}/"
+    etag = client.get(url).headers["ETag"]
+    with pytest.raises(ApplicationError), transaction.atomic():
+        if registered == "before the write":
+            transaction.on_commit(_fail)
+        Post.objects.filter(pk=post.pk).update(title="New")
+        if registered == "after the write":
+            transaction.on_commit(_fail)
+    assert Post.objects.get(pk=post.pk).title == "New"
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
