@@ -1,8 +1,8 @@
 """The validator cache: detail 304s with no query.
 
 Opt in per view with the ``cache_validators`` option and name a Django cache
-in ``CONDITIONAL_API["CACHE"]`` (local memory serves one process; Django's
-Redis backend serves every app server that shares it). Only views that look
+in ``CONDITIONAL_API["CACHE"]`` (local memory serves one process that makes
+every write; Django's Redis backend serves every app server that shares it). Only views that look
 rows up by primary key use it.
 
 An entry maps (the compiled SQL of the view's queryset, the primary key) to
@@ -29,16 +29,30 @@ generations move on (the table's, when the rows are not known, as after
 ``QuerySet.update()``). So a reader that read the row before a write
 committed and fills the cache after it stamps its entry with a generation
 that is already gone: the entry is never served. A rolled-back transaction
-moves nothing and leaves the cache as it was. The cache's own atomic
-increment is the clock, so app servers' clocks do not matter.
+moves nothing and leaves the cache as it was. Inside a transaction the cache
+is neither read nor filled (its snapshot may predate the generations).
+
+A generation is a random 62-bit value, set anew by every write and by the
+first reader after the key was lost, never incremented: a key that is
+flushed or evicted while entries survive (a partial flush, memory pressure)
+comes back as a value no entry was stamped with, so those entries are never
+served again. Local memory forgets entries and generations together when
+the process restarts. App servers' clocks play no part.
 
 How long a validator can lag a commit: the time between the commit and its
-on-commit callback, normally well under a millisecond. If the cache cannot
-be reached while the write commits, the generation does not move and an
-entry can outlive the write by up to ``ENTRY_SECONDS``. Writes that bypass
-Python (raw SQL, other services, the trigger mode) move nothing either: do
-not cache validators of tables written that way. A cache that is down
-degrades to the query path, never to an error.
+on-commit callback, normally well under a millisecond. The callback runs
+before the application's own on-commit callbacks, so one of theirs that
+raises does not stop it. If the cache cannot be reached at that moment, or
+the process dies between the commit and the callback, the generation does
+not move and an entry can outlive the write by up to ``ENTRY_SECONDS``; so
+can entries of a Redis restored from a snapshot, or of a replica promoted
+before it had every write, which bring old generations back with them.
+Local memory hears only its own process's writes: with several processes
+(workers, a management command) each can lag the others' writes by up to
+``ENTRY_SECONDS``. Writes that bypass Python (raw SQL, other services, the
+trigger mode) move nothing either: do not cache validators of tables written
+that way. A cache that is down degrades to the query path, never to an
+error.
 """
 
 from __future__ import annotations
@@ -83,7 +97,7 @@ def _row_generation(using: str, label: str, pk: Any) -> str:
 
 
 def _new_generation() -> int:
-    # Random, so that a generation evicted and started again cannot repeat an old one.
+    """A value no generation has had: random, so a key that was lost and set again cannot repeat an old one."""
     return secrets.randbits(62)
 
 
@@ -274,11 +288,12 @@ def invalidate(label: str, using: str, pks: Iterable[Any] | None, **kwargs: Any)
         return
     keys = [_table_generation(using, label)] if pks is None else [_row_generation(using, label, pk) for pk in pks]
     try:
-        for key in keys:
-            try:
-                cache.incr(key)
-            except ValueError:  # never read, or evicted: any new value retires old entries
-                cache.set(key, _new_generation(), None)
+        # A new random value, never an increment: Redis's INCR starts a key
+        # that was evicted after Django checked it exists again from 1, and
+        # the database and file caches increment by get-then-set, where two
+        # writers can both store the same next value. A fresh value can
+        # repeat no value an entry was ever stamped with.
+        cache.set_many({key: _new_generation() for key in keys}, None)
     except Exception:
         logger.warning(
             "conditional_api: could not invalidate the validator cache; entries may lag this commit by up to %ss",

@@ -383,3 +383,54 @@ def test_a_failing_on_commit_callback_of_the_application_still_moves_the_cache(c
             transaction.on_commit(_fail)
     assert Post.objects.get(pk=post.pk).title == "New"
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+def _generation_keys(post: Post) -> dict[str, str]:
+    return {
+        "the table's": validator_cache._table_generation("default", "testapp.Post"),
+        "the row's": validator_cache._row_generation("default", "testapp.Post", post.pk),
+    }
+
+
+@pytest.mark.parametrize(
+    "lost", [["the table's"], ["the row's"], ["the table's", "the row's"]], ids=["table", "row", "both"]
+)
+def test_lost_generations_never_bring_an_old_entry_back(cached, client, post, lost, django_assert_num_queries):
+    """A flush of some keys, an eviction under memory pressure: the entries that outlive them are never current."""
+    url = f"/test/posts/{post.pk}/"
+    etag = client.get(url).headers["ETag"]
+    keys = _generation_keys(post)
+    cache = caches["validators"]
+    cache.delete_many([keys[name] for name in lost])
+    with django_assert_num_queries(1):  # the entry's generations are gone with the keys
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    cache.delete_many([keys[name] for name in lost])
+    Post.objects.filter(pk=post.pk).update(title="New")
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+@requires_redis
+def test_a_generation_evicted_while_it_moves_on_never_repeats(client, post, monkeypatch):
+    """Evicted between Django's check that the key exists and its INCR, a counter would start again from 1."""
+    evict_generations_when_checked(monkeypatch)
+    with _settings(BACKENDS["redis"]):
+        forget_everything()
+        url = f"/test/posts/{post.pk}/"
+        client.get(url)
+        Post.objects.filter(pk=post.pk).update(title="One")
+        etag = client.get(url).headers["ETag"]
+        Post.objects.filter(pk=post.pk).update(title="Two")
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+        forget_everything()
+
+
+def evict_generations_when_checked(monkeypatch) -> None:
+    """Memory pressure that evicts a generation key right after Redis has answered that it exists."""
+    exists = redis.Redis.exists
+
+    def exists_then_evicted(self, *names):
+        answer = exists(self, *names)
+        self.delete(*(name for name in names if b":gen:" in (name if isinstance(name, bytes) else name.encode())))
+        return answer
+
+    monkeypatch.setattr(redis.Redis, "exists", exists_then_evicted)
