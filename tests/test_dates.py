@@ -9,12 +9,14 @@ a database clock that stepped back, and a release that changed the shape.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
 from django.utils.http import http_date
 from model_bakery import baker
 
+from conditional_api.strategies import after_release
 from conditional_api.validators import whole_seconds
 from tests.conftest import write_behind_the_orm
 from tests.testapp.models import Note, PinnedNote
@@ -78,8 +80,6 @@ def test_a_recreated_row_is_dated_after_every_date_its_url_had(client, recreatio
 
 def test_a_delete_that_rolls_back_raises_no_floor(client):
     """The floor is written in the delete's transaction: rolled back with it."""
-    from django.db import transaction
-
     kept = baker.make(Note, key="kept")
     ahead = kept.last_modified + timedelta(seconds=30)
     write_behind_the_orm(Note, kept.pk, last_modified=ahead)
@@ -88,3 +88,57 @@ def test_a_delete_that_rolls_back_raises_no_floor(client):
         raise RuntimeError
     created = Note.objects.create(key="created")
     assert whole_seconds(created.last_modified) < whole_seconds(ahead)
+
+
+def test_a_date_the_previous_release_served_before_released_at_is_not_served_again(client, settings):
+    """RELEASED_AT with a fraction: the previous release could still answer within its whole second."""
+    now = datetime.now(tz=UTC).replace(microsecond=0)
+    released = now - timedelta(seconds=10) + timedelta(milliseconds=500)
+    note = baker.make(Note)
+    write_behind_the_orm(Note, note.pk, last_modified=whole_seconds(released) - timedelta(seconds=1))
+    url = f"/test/notes/{note.pk}/"
+    base = settings.CONDITIONAL_API
+    settings.CONDITIONAL_API = {
+        **base,
+        "RELEASE": "previous",
+        "RELEASED_AT": (released - timedelta(days=1)).isoformat(),
+    }
+    served = client.get(url).headers["Last-Modified"]
+    assert served == _held(whole_seconds(released))  # the previous release's answer, just before RELEASED_AT
+    settings.CONDITIONAL_API = {**base, "RELEASE": "next", "RELEASED_AT": released.isoformat()}
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=served).status_code == 200
+
+
+def test_a_release_still_rolling_out_sends_no_last_modified_until_released_at(client, settings):
+    """RELEASED_AT at the end of the rollout, still ahead: If-Modified-Since clients of the old shape refetch."""
+    note = baker.make(Note)
+    url = f"/test/notes/{note.pk}/"
+    served = client.get(url).headers["Last-Modified"]
+    end_of_rollout = datetime.now(tz=UTC) + timedelta(minutes=10)
+    settings.CONDITIONAL_API = {
+        **settings.CONDITIONAL_API,
+        "RELEASE": "next",
+        "RELEASED_AT": end_of_rollout.isoformat(),
+    }
+    response = client.get(url, HTTP_IF_MODIFIED_SINCE=served)
+    assert response.status_code == 200 and "Last-Modified" not in response.headers
+
+
+T = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    "released_at, last_modified, served",
+    [
+        (T, T - SECOND, T),
+        (T, T, T + SECOND),
+        (T + timedelta(milliseconds=500), T - SECOND, T + SECOND),
+        (T + timedelta(milliseconds=500), T, T + SECOND),
+        (T + timedelta(milliseconds=500), T + SECOND, T + 2 * SECOND),
+    ],
+    ids=["before", "in the release second", "before, RELEASED_AT with a fraction", "in its second", "after it"],
+)
+def test_dates_start_at_the_first_whole_second_at_or_after_released_at(settings, released_at, last_modified, served):
+    settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "RELEASED_AT": released_at.isoformat()}
+    assert after_release(last_modified) == served
