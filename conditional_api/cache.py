@@ -34,9 +34,9 @@ is neither read nor filled (its snapshot may predate the generations).
 
 A generation is a random 62-bit value, set anew by every write and by the
 first reader after the key was lost, never incremented: a key that is
-flushed or evicted while entries survive (a partial flush, memory pressure)
-comes back as a value no entry was stamped with, so those entries are never
-served again. Local memory forgets entries and generations together when
+flushed, evicted or expired while entries survive (a partial flush, memory
+pressure, ``GENERATION_SECONDS``) comes back as a value no entry was stamped
+with, so those entries are never served again. Local memory forgets entries and generations together when
 the process restarts. App servers' clocks play no part.
 
 How long a validator can lag a commit: the time between the commit and its
@@ -75,11 +75,17 @@ from django.db.models.sql.where import ExtraWhere, NothingNode
 from .conf import api_settings
 from .rows import find_state_row, query_fingerprint
 
-__all__ = ["ENTRY_SECONDS", "CachedLookup", "find_row", "invalidate", "lookup"]
+__all__ = ["ENTRY_SECONDS", "GENERATION_SECONDS", "CachedLookup", "find_row", "invalidate", "lookup"]
 
 logger = logging.getLogger(__name__)
 
 ENTRY_SECONDS = 60
+#: How long a generation outlives its latest write or first read. Any
+#: lifetime is safe (a generation that expires comes back as a new random
+#: value); this one bounds the keys to the rows read or written within a day,
+#: where keys that never expired would fill a Redis that evicts nothing, and
+#: a full Redis refuses the writes that move generations on.
+GENERATION_SECONDS = 24 * 60 * 60
 _PREFIX = "conditional_api"
 
 
@@ -247,7 +253,7 @@ def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> Cached
         if any(key not in found for key in generation_keys):
             for key in generation_keys:
                 if key not in found:
-                    cache.add(key, _new_generation(), None)
+                    cache.add(key, _new_generation(), GENERATION_SECONDS)
             found = {**cache.get_many(generation_keys), entry_key: found.get(entry_key)}
     except Exception:
         logger.warning("conditional_api: the validator cache is unreachable; reading the database", exc_info=True)
@@ -293,7 +299,7 @@ def invalidate(label: str, using: str, pks: Iterable[Any] | None, **kwargs: Any)
         # the database and file caches increment by get-then-set, where two
         # writers can both store the same next value. A fresh value can
         # repeat no value an entry was ever stamped with.
-        cache.set_many({key: _new_generation() for key in keys}, None)
+        cache.set_many({key: _new_generation() for key in keys}, GENERATION_SECONDS)
     except Exception:
         logger.warning(
             "conditional_api: could not invalidate the validator cache; entries may lag this commit by up to %ss",

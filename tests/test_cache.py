@@ -434,3 +434,20 @@ def evict_generations_when_checked(monkeypatch) -> None:
         return answer
 
     monkeypatch.setattr(redis.Redis, "exists", exists_then_evicted)
+
+
+@requires_redis
+def test_generations_expire_so_redis_does_not_fill_with_every_row_ever_written(client, post):
+    """Full under ``noeviction``, Redis would refuse the writes that move generations on."""
+    with _settings(BACKENDS["redis"]):
+        forget_everything()
+        client.get(f"/test/posts/{post.pk}/")
+        Post.objects.filter(pk=post.pk).update(title="New")
+        cache = caches["validators"]
+        raw = redis.Redis.from_url(REDIS_URL)
+        try:
+            ttls = {name: raw.ttl(cache.make_key(key)) for name, key in _generation_keys(post).items()}
+        finally:
+            raw.close()
+        forget_everything()
+    assert all(0 < ttl <= validator_cache.GENERATION_SECONDS for ttl in ttls.values()), ttls
