@@ -161,9 +161,12 @@ class FirstWriteTime(Expression):
 def raise_floor(field: models.Field[Any, Any], pk: Any, using: str) -> None:
     """Raise the floor of ``field``'s table to the value row ``pk`` holds, before the row is deleted.
 
-    Call it in the delete's transaction. On PostgreSQL the row is read
-    ``FOR UPDATE``: a write that commits between this read and the delete
-    would otherwise leave its later date out of the floor.
+    Call it in the delete's transaction. The row is read without a lock:
+    the delete's pre_delete signals run for cascaded rows before the rows
+    they depend on, and locking them here would take locks in the opposite
+    order from every other write path (related rows before the rows that
+    show them), which deadlocks. A write that commits between this read and
+    the delete is missed (see the README's known limits).
     """
     model = field.model
     connection = connections[using]
@@ -174,8 +177,7 @@ def raise_floor(field: models.Field[Any, Any], pk: Any, using: str) -> None:
     # Concrete fields (this one, the primary key) always have their column.
     column, key = quote(cast(str, field.column)), quote(cast(str, model._meta.pk.column))
     table = quote(model._meta.db_table)
-    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
-    row = f"SELECT {column} FROM {table} WHERE {key} = %s{lock}"
+    row = f"SELECT {column} FROM {table} WHERE {key} = %s"
     label = model._meta.label
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -192,6 +194,6 @@ def raise_floor(field: models.Field[Any, Any], pk: Any, using: str) -> None:
             )
         if cursor.rowcount == 0:
             cursor.execute(
-                f"INSERT INTO {floor} (label, deleted_until) SELECT %s, {column} FROM {table} WHERE {key} = %s{lock}",
+                f"INSERT INTO {floor} (label, deleted_until) SELECT %s, {column} FROM {table} WHERE {key} = %s",
                 [label, pk],
             )
