@@ -290,9 +290,9 @@ def invalidate(label: str, using: str, pks: Iterable[Any] | None, **kwargs: Any)
     Connected to ``changes.table_changed`` by the app's ``ready()``.
     """
     cache = _cache()
-    if cache is None:
-        return
     keys = [_table_generation(using, label)] if pks is None else [_row_generation(using, label, pk) for pk in pks]
+    if cache is None or not keys:  # inserts only: no entry can describe a row that did not exist
+        return
     try:
         # A new random value, never an increment: Redis's INCR starts a key
         # that was evicted after Django checked it exists again from 1, and
