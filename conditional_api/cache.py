@@ -12,7 +12,8 @@ not found are never cached: the query answers the 404.
 
 Only a query that reads the row alone is cached: its own table, and the
 tables of the parents whose primary key it shares (multi-table
-inheritance), with filters on their columns. A query that joins another
+inheritance), with filters on their columns; and only when those tables are
+versioned, since only their writes move generations. A query that joins another
 table (``owner__groups__user=request.user``), reads other rows through a
 subquery (``Exists``, ``__in``, ``exclude()`` across a relation), or holds
 SQL the package cannot read (``extra()``, ``RawSQL``) answers from the
@@ -73,6 +74,7 @@ from django.db.models.sql.datastructures import BaseTable, Join
 from django.db.models.sql.where import ExtraWhere, NothingNode
 
 from .conf import api_settings
+from .models import VersionedModel
 from .rows import find_state_row, query_fingerprint
 
 __all__ = ["ENTRY_SECONDS", "GENERATION_SECONDS", "CachedLookup", "find_row", "invalidate", "lookup"]
@@ -229,6 +231,8 @@ def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> Cached
     if _in_transaction(queryset.db):
         return _MISS
     chain = _row_tables(model)
+    if not all(issubclass(table, VersionedModel) for table in chain):
+        return _MISS  # writes to a table that is not versioned move no generation
     try:
         pk = model._meta.pk.to_python(pk)
     except ValidationError:

@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 from conditional_api import cache as validator_cache
 from conditional_api.rows import state_queryset
 from tests.conftest import requires_postgres, requires_redis
-from tests.testapp.models import Label, Note, PinnedNote, Post, Writer
+from tests.testapp.models import Label, Note, PinnedNote, Post, Stamped, Writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,6 +51,7 @@ CACHED_VIEWS = {
     },
     "plain-post-detail": {"strategy": "version", "query_params": [], "cache_validators": True},
     "shared-note": {"strategy": "version", "query_params": [], "cache_validators": True},
+    "stamped-detail": {"strategy": "updated_at", "query_params": [], "cache_validators": True},
 }
 
 
@@ -196,6 +197,16 @@ def test_a_scope_through_a_join_is_read_from_the_database(cached, client):
     reader.groups.remove(team)
     assert client.get(url).status_code == 404
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
+
+
+def test_a_table_whose_writes_are_not_counted_is_read_from_the_database(cached, client):
+    """Saves of a model that is not versioned move no generation: its entries would outlive them."""
+    stamped = baker.make(Stamped, text="old")
+    url = f"/test/stamped/{stamped.pk}/"
+    etag = client.get(url).headers["ETag"]
+    stamped.text = "new"
+    stamped.save()
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
 
 
 OWN_ROW = ("version", "last_modified")
