@@ -125,10 +125,10 @@ def _recorded(connection: Any, label: str) -> _Recorded | None:
 
     A linear scan of the transaction's on-commit queue, which holds one
     marker per table written (plus the application's own callbacks).
-    ``connection.run_on_commit`` is Django's private queue, read and never
-    written: no public API looks into it, and it is the one place that
-    already forgets a rolled-back savepoint's callbacks together with its
-    writes. A registry of the package's own would have to follow savepoint
+    ``connection.run_on_commit`` is Django's private queue, read here and
+    reordered only by :func:`_on_commit_first`: no public API looks into
+    it, and it is the one place that already forgets a rolled-back
+    savepoint's callbacks together with its writes. A registry of the package's own would have to follow savepoint
     rollbacks, which Django does not signal.
     """
     if not connection.in_atomic_block:
@@ -204,8 +204,25 @@ def _record(label: str, using: str) -> _Recorded:
             # A new marker, even for a second bump: if a savepoint rolls this
             # bump back, the earlier marker (already read) is the latest again.
             marker = _Recorded(label, using, shard)
-            transaction.on_commit(marker, using=using)
+            _on_commit_first(marker, using)
     return marker
+
+
+def _on_commit_first(marker: _Recorded, using: str) -> None:
+    """Queue ``marker`` after the package's earlier markers and before the application's own callbacks.
+
+    Django runs the queue in order and gives up on the rest when a callback
+    raises (unless it was queued ``robust``): an application callback that
+    fails after the commit must not keep the validator cache on the rows
+    from before it. Robust, so the marker never stops theirs either. The
+    entry is queued through the public API, then moved within Django's
+    private queue (see :func:`_recorded`), which keeps the savepoints it
+    belongs to.
+    """
+    transaction.on_commit(marker, using=using, robust=True)
+    queue = connections[using].run_on_commit
+    first = next((i for i, (_, func, *_) in enumerate(queue) if not isinstance(func, _Recorded)), len(queue))
+    queue.insert(first, queue.pop())
 
 
 _NOW_SQL = {"postgresql": "STATEMENT_TIMESTAMP()", "sqlite": SQLITE_NOW.replace("%", "%%")}

@@ -3,7 +3,8 @@
 ``version`` grows by one in SQL, so concurrent writers cannot lose an
 increment; ``updated_at`` is the database's time of the write;
 ``last_modified`` moves to a later whole second on every write, as the
-Last-Modified header needs (see ``clock.py``).
+Last-Modified header needs, and an insert comes after every row deleted from
+the table (see ``clock.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.db import models
 from django.db.models import F
 from django.db.models.expressions import Combinable, DatabaseDefault
 
-from .clock import DatabaseNow, next_write_time
+from .clock import DatabaseNow, FirstWriteTime, next_write_time
 
 __all__ = [
     "BumpedField",
@@ -83,7 +84,11 @@ class UpdatedAtField(BumpedField, _DateTimeField):
 
 
 class LastModifiedField(BumpedField, _DateTimeField):
-    """The row's Last-Modified: the database clock, moved to a new whole second by every write."""
+    """The row's Last-Modified: the database clock, moved to a new whole second by every write.
+
+    An insert comes after every row deleted from the table (``clock.LastModifiedFloor``):
+    a re-created row must not repeat a date its URL had.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("db_default", DatabaseNow())
@@ -91,7 +96,7 @@ class LastModifiedField(BumpedField, _DateTimeField):
         super().__init__(*args, **kwargs)
 
     def bump_value(self, add: bool) -> Any:
-        return DatabaseNow() if add else next_write_time(self.attname)
+        return FirstWriteTime(self.model._meta.label) if add else next_write_time(self.attname)
 
 
 def bump_fields(model: type[models.Model]) -> list[BumpedField]:

@@ -18,7 +18,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 
 from . import dependencies
 from .changes import record_change
-from .fields import VersionField, bump_fields
+from .clock import raise_floor
+from .fields import LastModifiedField, VersionField, bump_fields
 from .models import (
     VersionedModel,
     bump_rows,
@@ -53,6 +54,7 @@ def install() -> None:
         use_versioned_base_manager(model)
         uid = model._meta.label
         post_delete.connect(_record_delete, sender=model, dispatch_uid=f"conditional_api.delete.{uid}")
+        pre_delete.connect(_raise_floor, sender=model, dispatch_uid=f"conditional_api.floor.{uid}")
         post_save.connect(_record_raw_save, sender=model, dispatch_uid=f"conditional_api.raw.{uid}")
         if model._meta.proxy:
             continue
@@ -88,6 +90,15 @@ def stamp_raw_save(sender: type[models.Model], instance: models.Model, raw: bool
 
 def _record_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
     record_change(sender, using, pks=[instance.pk])
+
+
+def _raise_floor(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
+    # A row re-created later is dated after this one (clock.LastModifiedFloor). A
+    # child's date lives in its parent's table: the parent's own signal raises it.
+    concrete = sender._meta.concrete_model
+    for field in bump_fields(type(instance)):
+        if isinstance(field, LastModifiedField) and field.model is concrete:
+            raise_floor(field, instance.pk, using)
 
 
 def _record_raw_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:

@@ -54,14 +54,22 @@ def after_release(last_modified: datetime) -> datetime:
     """Last-Modified with ``RELEASED_AT`` as its floor, keeping distinct seconds distinct.
 
     A release that changes representations changes them for If-Modified-Since
-    clients too. Every earlier date becomes the release second R, so a date
-    from R on moves one second later: a write within R must not share R with
-    the states before the release.
+    clients too, so every date it serves must be later than every date the
+    previous release served. ``RELEASED_AT`` says the previous release
+    answers nothing from then on; it may still have answered within
+    ``RELEASED_AT``'s own second, so the floor F is the first whole second at
+    or after it. Every earlier date becomes F, and a date from F on moves one
+    second later: a write within F must not share F with the states before
+    it. F may lie ahead (the end of a rollout still under way): until then no
+    Last-Modified is sent, since none may be later than the response's Date
+    (RFC 9110 §8.8.2.1).
     """
-    released_at = whole_seconds(api_settings.released_at)
-    if released_at is None:
+    released_at = api_settings.released_at
+    second = whole_seconds(released_at)
+    if released_at is None or second is None:
         return last_modified
-    return released_at if last_modified < released_at else last_modified + timedelta(seconds=1)
+    floor = second if second == released_at else second + timedelta(seconds=1)
+    return floor if last_modified < floor else last_modified + timedelta(seconds=1)
 
 
 class ModelStrategy(ValidatorStrategy):

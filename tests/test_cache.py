@@ -13,15 +13,19 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from django.contrib.auth.models import Group, User
 from django.core.cache import caches
 from django.db import connection, transaction
-from django.test import override_settings
+from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
+from django.test import Client, override_settings
 from model_bakery import baker
 from rest_framework.test import APIClient
 
 from conditional_api import cache as validator_cache
+from conditional_api.rows import state_queryset
 from tests.conftest import requires_postgres, requires_redis
-from tests.testapp.models import Label, Post, Writer
+from tests.testapp.models import Label, Note, PinnedNote, Post, Stamped, Writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,6 +50,8 @@ CACHED_VIEWS = {
         "cache_validators": True,
     },
     "plain-post-detail": {"strategy": "version", "query_params": [], "cache_validators": True},
+    "shared-note": {"strategy": "version", "query_params": [], "cache_validators": True},
+    "stamped-detail": {"strategy": "updated_at", "query_params": [], "cache_validators": True},
 }
 
 
@@ -177,6 +183,97 @@ def test_a_scoped_queryset_stays_scoped(cached, client, post):
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
 
 
+def test_a_scope_through_a_join_is_read_from_the_database(cached, client):
+    """Leaving the group is a write the package does not count: only the query can tell."""
+    team = baker.make("auth.Group")
+    owner, reader = baker.make("auth.User", _quantity=2)
+    owner.groups.add(team)
+    reader.groups.add(team)
+    note = baker.make(Note, owner=owner)
+    client.force_login(reader)
+    url = f"/test/shared-notes/{note.pk}/"
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    reader.groups.remove(team)
+    assert client.get(url).status_code == 404
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
+
+
+def test_a_table_whose_writes_are_not_counted_is_read_from_the_database(cached, client):
+    """Saves of a model that is not versioned move no generation: its entries would outlive them."""
+    stamped = baker.make(Stamped, text="old")
+    url = f"/test/stamped/{stamped.pk}/"
+    etag = client.get(url).headers["ETag"]
+    stamped.text = "new"
+    stamped.save()
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+OWN_ROW = ("version", "last_modified")
+
+
+@pytest.mark.parametrize(
+    "scope, served",
+    [
+        pytest.param(lambda: Note.objects.all(), True, id="the table"),
+        pytest.param(lambda: Note.objects.filter(text="shown", owner__isnull=False), True, id="own columns"),
+        pytest.param(lambda: Note.objects.filter(owner__id__gt=0), True, id="a join the query trims"),
+        pytest.param(lambda: PinnedNote.objects.filter(text="shown"), True, id="a parent's table"),
+        pytest.param(lambda: Note.objects.filter(owner__username="ada"), False, id="join"),
+        pytest.param(lambda: Note.objects.filter(owner__groups__name="team"), False, id="join through links"),
+        pytest.param(lambda: Note.objects.filter(pinnednote__pinned_by="ada"), False, id="a child's table"),
+        pytest.param(
+            lambda: Note.objects.filter(Exists(Group.objects.filter(user=OuterRef("owner")))), False, id="Exists"
+        ),
+        pytest.param(
+            lambda: Note.objects.filter(owner__in=User.objects.filter(username="ada")), False, id="__in a subquery"
+        ),
+        pytest.param(
+            lambda: Note.objects.filter(pk__in=Note.objects.filter(text="shown").values("pk")),
+            False,
+            id="other rows of its own table",
+        ),
+        pytest.param(lambda: Note.objects.exclude(owner__groups__name="outsiders"), False, id="exclude across links"),
+        pytest.param(
+            lambda: Note.objects.extra(where=["owner_id IN (SELECT id FROM auth_user)"]), False, id="extra where"
+        ),
+        pytest.param(
+            lambda: Note.objects.annotate(other=RawSQL("SELECT COUNT(*) FROM auth_user", ())).filter(other__gt=0),
+            False,
+            id="raw SQL",
+        ),
+    ],
+)
+def test_only_a_query_that_reads_its_row_alone_is_served_from_the_cache(
+    cached, scope, served, django_assert_num_queries
+):
+    """The generations follow the row's own table and its parents': any other table read could change the answer."""
+    owner = baker.make(User, username="ada")
+    owner.groups.add(baker.make(Group, name="team"))
+    note = baker.make(PinnedNote, text="shown", owner=owner, pinned_by="ada")
+    rows = state_queryset(scope(), OWN_ROW)
+    assert validator_cache.find_row(rows, "pk", note.pk, cached=True) is not None
+    with django_assert_num_queries(0 if served else 1):
+        assert validator_cache.find_row(rows, "pk", note.pk, cached=True).pk == note.pk
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda pk: Note.objects.filter(pk=pk).update(text="new"), id="QuerySet.update"),
+        pytest.param(lambda pk: Note.objects.get(pk=pk).save(), id="save"),
+    ],
+)
+def test_a_write_to_a_parent_row_moves_its_child_on(cached, write):
+    """A child's versioned columns live in its parent's table: the parent's writes change them."""
+    pinned = baker.make(PinnedNote, key="pinned")
+    rows = state_queryset(PinnedNote.objects.all(), OWN_ROW)
+    before = validator_cache.find_row(rows, "pk", pinned.pk, cached=True)
+    write(pinned.pk)
+    after = validator_cache.find_row(rows, "pk", pinned.pk, cached=True)
+    assert after.version == before.version + 1
+
+
 def test_a_cache_that_is_down_falls_back_to_the_query(client, post, django_assert_num_queries):
     with _settings({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}):
         url = f"/test/posts/{post.pk}/"
@@ -225,3 +322,143 @@ def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached,
     writer.join(10)
     assert not errors, errors
     assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 200
+
+
+def _commit_in_another_connection(write) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                write()
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert not errors, errors
+
+
+@requires_postgres
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_reader_with_an_older_snapshot_fills_nothing(cached, client, post, isolation):
+    """Its snapshot predates a commit whose generations it would see: the old row must not go in under them."""
+    url = f"/test/posts/{post.pk}/"
+    old_etag = client.get(url).headers["ETag"]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        assert Post.objects.get(pk=post.pk).title == "Hello"  # the snapshot
+        _commit_in_another_connection(lambda: Post.objects.filter(pk=post.pk).update(title="New"))
+        assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 304  # what its snapshot shows
+    assert client.get(url, HTTP_IF_NONE_MATCH=old_etag).status_code == 200
+
+
+@requires_postgres
+@pytest.mark.parametrize("view", URLS)
+def test_a_reader_with_an_older_snapshot_reads_no_entry(cached, client, post, view):
+    """An entry newer than its snapshot would put the new row's ETag on the old row's body."""
+    url = view.format(pk=post.pk)
+    old_etag = client.get(url).headers["ETag"]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        assert Post.objects.get(pk=post.pk).title == "Hello"  # the snapshot
+        _commit_in_another_connection(lambda: Post.objects.filter(pk=post.pk).update(title="New"))
+        _commit_in_another_connection(lambda: Client().get(url))  # a reader that fills the entry
+        inside = client.get(url)
+        assert (inside.json()["title"], inside.headers["ETag"]) == ("Hello", old_etag)
+
+
+class ApplicationError(Exception):
+    pass
+
+
+def _fail() -> None:
+    raise ApplicationError("an application's on-commit callback failed")
+
+
+@pytest.mark.parametrize("registered", ["before the write", "after the write"])
+def test_a_failing_on_commit_callback_of_the_application_still_moves_the_cache(cached, client, post, registered):
+    """Django skips the callbacks queued after one that raises: the commit has happened all the same."""
+    url = f"/test/posts/{post.pk}/"
+    etag = client.get(url).headers["ETag"]
+    with pytest.raises(ApplicationError), transaction.atomic():
+        if registered == "before the write":
+            transaction.on_commit(_fail)
+        Post.objects.filter(pk=post.pk).update(title="New")
+        if registered == "after the write":
+            transaction.on_commit(_fail)
+    assert Post.objects.get(pk=post.pk).title == "New"
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+def _generation_keys(post: Post) -> dict[str, str]:
+    return {
+        "the table's": validator_cache._table_generation("default", "testapp.Post"),
+        "the row's": validator_cache._row_generation("default", "testapp.Post", post.pk),
+    }
+
+
+@pytest.mark.parametrize(
+    "lost", [["the table's"], ["the row's"], ["the table's", "the row's"]], ids=["table", "row", "both"]
+)
+def test_lost_generations_never_bring_an_old_entry_back(cached, client, post, lost, django_assert_num_queries):
+    """A flush of some keys, an eviction under memory pressure: the entries that outlive them are never current."""
+    url = f"/test/posts/{post.pk}/"
+    etag = client.get(url).headers["ETag"]
+    keys = _generation_keys(post)
+    cache = caches["validators"]
+    cache.delete_many([keys[name] for name in lost])
+    with django_assert_num_queries(1):  # the entry's generations are gone with the keys
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    cache.delete_many([keys[name] for name in lost])
+    Post.objects.filter(pk=post.pk).update(title="New")
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+@requires_redis
+def test_a_generation_evicted_while_it_moves_on_never_repeats(client, post, monkeypatch):
+    """Evicted between Django's check that the key exists and its INCR, a counter would start again from 1."""
+    evict_generations_when_checked(monkeypatch)
+    with _settings(BACKENDS["redis"]):
+        forget_everything()
+        url = f"/test/posts/{post.pk}/"
+        client.get(url)
+        Post.objects.filter(pk=post.pk).update(title="One")
+        etag = client.get(url).headers["ETag"]
+        Post.objects.filter(pk=post.pk).update(title="Two")
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+        forget_everything()
+
+
+def evict_generations_when_checked(monkeypatch) -> None:
+    """Memory pressure that evicts a generation key right after Redis has answered that it exists."""
+    exists = redis.Redis.exists
+
+    def exists_then_evicted(self, *names):
+        answer = exists(self, *names)
+        self.delete(*(name for name in names if b":gen:" in (name if isinstance(name, bytes) else name.encode())))
+        return answer
+
+    monkeypatch.setattr(redis.Redis, "exists", exists_then_evicted)
+
+
+@requires_redis
+def test_generations_expire_so_redis_does_not_fill_with_every_row_ever_written(client, post):
+    """Full under ``noeviction``, Redis would refuse the writes that move generations on."""
+    with _settings(BACKENDS["redis"]):
+        forget_everything()
+        client.get(f"/test/posts/{post.pk}/")
+        Post.objects.filter(pk=post.pk).update(title="New")
+        cache = caches["validators"]
+        raw = redis.Redis.from_url(REDIS_URL)
+        try:
+            ttls = {name: raw.ttl(cache.make_key(key)) for name, key in _generation_keys(post).items()}
+        finally:
+            raw.close()
+        forget_everything()
+    assert all(0 < ttl <= validator_cache.GENERATION_SECONDS for ttl in ttls.values()), ttls

@@ -18,6 +18,7 @@ urlpatterns = [
     path("async-notes/<int:pk>/", views.note_detail_async, name="note-detail-async"),
     path("notes/by-key/<str:key>/", views.note_by_key, name="note-by-key"),
     path("my-notes/<int:pk>/", views.my_note, name="my-note"),
+    path("shared-notes/<int:pk>/", views.shared_note, name="shared-note"),
     path("validator/<str:name>/", views.by_validator, name="by-validator"),
     path("content/", views.by_content, name="by-content"),
     path("validated-notes/<int:pk>/", views.note_by_validator, name="validated-note"),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -77,6 +78,18 @@ def note_by_key(request: HttpRequest, key: str) -> HttpResponse:
 def my_note(request: HttpRequest, pk: int) -> HttpResponse:
     CALLS["my_note"] += 1
     return _note_response(get_object_or_404(Note, pk=pk, owner=request.user))
+
+
+def _shared_with(request: HttpRequest) -> QuerySet[Note]:
+    """The notes of owners who share a group with the user: a scope through a join."""
+    return Note.objects.filter(owner__groups__user=request.user).distinct()
+
+
+@login_required
+@conditional(_shared_with)
+def shared_note(request: HttpRequest, pk: int) -> HttpResponse:
+    CALLS["shared_note"] += 1
+    return _note_response(get_object_or_404(_shared_with(request), pk=pk))
 
 
 FIXED_MOMENT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
