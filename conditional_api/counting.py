@@ -47,8 +47,8 @@ from .models import VersionedModel, VersionedQuerySet
 
 __all__ = ["CountingQuerySet", "install", "is_counted"]
 
-#: Models whose writes no representation shows: never counted.
-UNCOUNTED = frozenset({"sessions.Session", "conditional_api.ChangeCounter"})
+#: Models whose writes no representation shows: never counted (nor this package's own bookkeeping).
+UNCOUNTED = frozenset({"sessions.Session"})
 
 _counted: set[type[models.Model]] = set()
 
@@ -129,7 +129,9 @@ def is_counted(model: type[models.Model]) -> bool:
 
 def _countable(model: type[models.Model]) -> bool:
     meta = model._meta
-    return not (meta.proxy or not meta.managed or meta.swapped or meta.label in UNCOUNTED)
+    return not (
+        meta.proxy or not meta.managed or meta.swapped or meta.label in UNCOUNTED or meta.app_label == "conditional_api"
+    )
 
 
 def install() -> None:
