@@ -176,8 +176,8 @@ def record_change(model: type[models.Model], using: str | None = None, pks: Iter
 
     Call it after raw SQL that inserts or deletes rows of a versioned table
     (``touch()`` covers raw updates of existing rows); the ORM's write paths
-    call it themselves. A model with concrete parents (multi-table
-    inheritance) counts their tables too: its writes change their rows.
+    call it themselves. With multi-table inheritance the parents' and the
+    children's tables count too: a write changes rows of each.
     ``pks`` names the rows written, for the validator cache: None when they
     are not known, empty for inserts (no cached row can describe them).
     Returns a marker of the write to ``model``'s own table, for
@@ -235,9 +235,29 @@ def _bump(counter: type[models.Model], connection: Any, label: str, held: int | 
 
 
 def _labels(model: type[models.Model]) -> list[str]:
-    # Proxies share their concrete model's table, and so its count.
+    """The tables a write to ``model``'s rows changes: its own first, then its parents' and children's.
+
+    Proxies share their concrete model's table, and so its count. With
+    multi-table inheritance a child's row is also a row of each parent
+    table, and a write through a parent may change a child's row: both
+    sides count.
+    """
     concrete = model._meta.concrete_model or model
-    return [concrete._meta.label, *(parent._meta.label for parent in concrete._meta.get_parent_list())]
+    return [
+        concrete._meta.label,
+        *(parent._meta.label for parent in concrete._meta.get_parent_list()),
+        *(child._meta.label for child in _children(concrete)),
+    ]
+
+
+def _children(model: type[models.Model]) -> list[type[models.Model]]:
+    """The models that inherit ``model``'s table (multi-table inheritance), at any depth."""
+    found = []
+    for relation in model._meta.related_objects:
+        if relation.parent_link and relation.related_model is not None:
+            child = relation.related_model
+            found.extend([child, *_children(child)])
+    return found
 
 
 @dataclass(frozen=True)
