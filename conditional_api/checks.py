@@ -63,7 +63,7 @@ def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             problems.append(
                 checks.Error(
                     str(error),
-                    hint="Name a forward or reverse foreign key or a many-to-many field of the model, one hop.",
+                    hint="Name forward or reverse foreign keys or many-to-many fields, one per hop: author__company.",
                     obj=model,
                     id="conditional_api.E002",
                 )

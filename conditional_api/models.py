@@ -19,8 +19,11 @@ cannot lose an increment, and the instance reflects the stored values after
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 from typing import Any, ClassVar, TypeVar, cast
 
 from django.db import connections, models, router, transaction
@@ -49,10 +52,12 @@ __all__ = [
     "VersionedManager",
     "VersionedModel",
     "VersionedQuerySet",
+    "bump_parents",
     "bump_rows",
     "claim_state",
     "touch_instance",
     "touch_linked_parents",
+    "touch_moved_parents",
     "touch_parents",
     "touch_pks",
     "touch_referrers",
@@ -86,26 +91,7 @@ class VersionedQuerySet(models.QuerySet[_M]):
         may hold its date, and only a later one keeps its If-Modified-Since
         from a stale 304.
         """
-        for field in bump_fields(self.model):
-            if field.attname not in kwargs:
-                kwargs[field.attname] = field.bump_value(add=False)
-            elif isinstance(field, LastModifiedField):
-                kwargs[field.attname] = Greatest(kwargs[field.attname], field.bump_value(add=False))
-        shown = dependencies.dependencies_of(self.model)
-        with transaction.atomic(using=self.db, savepoint=False):
-            if not shown:
-                rows = super().update(**kwargs)
-            else:
-                pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
-                # Before the write: the parents that show these rows now.
-                touch_parents(self.model, pks, self.db)
-                rows = super().update(**kwargs)
-                if dependencies.moves_links(self.model, kwargs):
-                    # After it: the parents a moved foreign key points at now.
-                    touch_parents(self.model, pks, self.db)
-            if rows:
-                record_change(self.model, self.db)
-        return rows
+        return self._write(kwargs, written=set(kwargs))
 
     update.alters_data = True  # type: ignore[attr-defined]
 
@@ -113,11 +99,34 @@ class VersionedQuerySet(models.QuerySet[_M]):
         """Bump the rows, and the rows that show them, without changing anything else.
 
         For writes the ORM cannot see, such as raw SQL: run it after them,
-        in the same transaction.
+        in the same transaction. The rows count as written entirely, links
+        too: whatever shows them through a path is bumped.
         """
-        return self.update()
+        return self._write({}, written=None)
 
     touch.alters_data = True  # type: ignore[attr-defined]
+
+    def _write(self, kwargs: dict[str, Any], written: Collection[str] | None) -> int:
+        """Update with ``kwargs`` plus the bumps; ``written``: the fields the caller wrote (None: any, unseen)."""
+        for field in bump_fields(self.model):
+            if field.attname not in kwargs:
+                kwargs[field.attname] = field.bump_value(add=False)
+            elif isinstance(field, LastModifiedField):
+                kwargs[field.attname] = Greatest(kwargs[field.attname], field.bump_value(add=False))
+        with transaction.atomic(using=self.db, savepoint=False):
+            if not dependencies.stops_of(self.model):
+                rows = super().update(**kwargs)
+                pks = None
+            else:
+                pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
+                # Before the write: the parents that show these rows now.
+                touch_parents(self.model, pks, self.db, written)
+                rows = super().update(**kwargs)
+                # After it: the parents that moved keys point at now.
+                touch_moved_parents(self.model, pks, self.db, written)
+            if rows:
+                record_change(self.model, self.db, pks=pks)
+        return rows
 
     def _bump_only(self, keep_last_modified: bool = False) -> int:
         """Bump the rows and their table's count, and nothing beyond: a dependency touch.
@@ -177,10 +186,10 @@ class VersionedQuerySet(models.QuerySet[_M]):
         names = {f.name for f in bump_fields(self.model)}
         kept = [name for name in update_fields or () if name not in names]
         with transaction.atomic(using=self.db, savepoint=False):
-            if dependencies.dependencies_of(self.model):
+            if dependencies.stops_of(self.model):
                 # Rows that exist may move to other parents: touch the ones they leave.
                 existing = dependencies.lock_rows(self.model, self._rows_of(objs, unique_fields).values("pk"), self.db)
-                touch_parents(self.model, existing, self.db)
+                touch_parents(self.model, existing, self.db, kept)
             created = super().bulk_create(
                 objs,
                 update_conflicts=True,
@@ -189,7 +198,9 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 batch_size=batch_size,
                 ignore_conflicts=ignore_conflicts,
             )
-            self._rows_of(objs, unique_fields).update()
+            bump_rows(
+                self.model, Q(pk__in=list(self._rows_of(objs, unique_fields).values_list("pk", flat=True))), self.db
+            )
             touch_linked_parents(self.model, created, self.db)
             _refresh_bumped(self, objs)
         return created
@@ -215,18 +226,43 @@ def bump_rows(model: type[models.Model], rows: Q, using: str, keep_last_modified
     return VersionedQuerySet(model=model, using=using).filter(rows)._bump_only(keep_last_modified)
 
 
-def touch_parents(related: type[models.Model], rows: Any, using: str) -> None:
-    """Bump every parent that shows any of ``rows`` (pks, instances or a queryset of ``related``)."""
-    for dependency in dependencies.dependencies_of(related):
-        bump_rows(dependency.parent, dependency.parents(rows, using), using)
+def bump_parents(touches: Mapping[type[models.Model], list[Q]], using: str) -> None:
+    """One bump per parent model: the rows any of its filters select (touches of one write, grouped)."""
+    for parent, filters in touches.items():
+        bump_rows(parent, reduce(or_, filters), using)
+
+
+def touch_parents(related: type[models.Model], rows: Any, using: str, written: Collection[str] | None = None) -> None:
+    """Bump every parent that shows ``rows`` of ``related`` (pks, instances or a queryset) as they are stored now.
+
+    Rows of a path's last hop are shown whole; rows in the middle of a path
+    only through their links, so they count when ``written`` (the fields
+    written; None: any, as in a delete or a touch) includes a link.
+    """
+    touches: dict[type[models.Model], list[Q]] = defaultdict(list)
+    for stop in dependencies.stops_of(related):
+        if stop.last or written is None or stop.moved_by(written):
+            touches[stop.parent].append(stop.parents(rows, using))
+    bump_parents(touches, using)
+
+
+def touch_moved_parents(related: type[models.Model], rows: Any, using: str, written: Collection[str] | None) -> None:
+    """After a write of ``written`` fields: bump the parents that a moved key back along the path reaches now."""
+    touches: dict[type[models.Model], list[Q]] = defaultdict(list)
+    for stop in dependencies.stops_of(related):
+        if stop.back is not None and (written is None or {stop.back.name, stop.back.attname} & set(written)):
+            touches[stop.parent].append(stop.parents(rows, using))
+    bump_parents(touches, using)
 
 
 def touch_linked_parents(related: type[models.Model], objs: Iterable[models.Model], using: str) -> None:
-    """Bump the parents the rows' own foreign keys point at now (reverse foreign key dependencies)."""
+    """Bump the parents the rows' own keys back along a path reach now (new rows, moved rows)."""
     objs = list(objs)
-    for dependency in dependencies.dependencies_of(related):
-        if dependency.link_on_related is not None:
-            bump_rows(dependency.parent, dependency.parents_by_link(objs), using)
+    touches: dict[type[models.Model], list[Q]] = defaultdict(list)
+    for stop in dependencies.stops_of(related):
+        if stop.back is not None:
+            touches[stop.parent].append(stop.parents_by_key(objs, using))
+    bump_parents(touches, using)
 
 
 def touch_pks(model: type[models.Model], pks: Iterable[Any], using: str) -> None:
@@ -248,8 +284,13 @@ def touch_instance(instance: models.Model, using: str) -> None:
 
 
 def touch_referrers(model: type[models.Model], field: Any, target: models.Model, using: str) -> None:
-    """Bump the rows of ``model`` whose ``field`` points at ``target``, and what shows them."""
-    VersionedQuerySet(model=model, using=using).filter(**{field.name: target}).touch()
+    """Bump the rows of ``model`` whose ``field`` points at ``target`` (a delete rewrites it), and what shows them.
+
+    The parents that reach these rows through ``field`` itself reach
+    ``target`` too, and its own delete touches them: ``field`` counts as
+    no link here, so they are bumped once.
+    """
+    VersionedQuerySet(model=model, using=using).filter(**{field.name: target})._write({}, written=())
 
 
 # Bound to a name so that type checkers give the manager the QuerySet's methods;

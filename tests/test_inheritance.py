@@ -1,7 +1,8 @@
 """Multi-table inheritance: a child's row is a row of its parent's table, so writes on either side count for both.
 
 A pinned note is a note: writing it through ``Note`` changes what the pinned
-note's detail and lists show.
+note's detail and lists show, and a reminder that shows a note shows a pinned
+one too. A featured post is a post: the post's ``depends_on`` covers it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.db import transaction
 from model_bakery import baker
 
 from conditional_api.changes import read_changes, table_changed
-from tests.testapp.models import Note, PinnedNote
+from tests.testapp.models import FeaturedPost, Label, Note, PinnedNote, Post, Reminder, Writer
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +91,40 @@ def test_the_parent_table_count_moves_once_per_transaction_with_its_children(hea
         Note.objects.filter(pk=pinned.pk).update(text="a")
         Note.objects.filter(pk=pinned.pk).update(text="b")
     assert sorted(call["label"] for call in heard) == ["testapp.Note", "testapp.PinnedNote"]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda pinned: pinned.save(), id="child save"),
+        pytest.param(lambda pinned: PinnedNote.objects.filter(pk=pinned.pk).update(text="x"), id="child update"),
+        pytest.param(_save_through_the_parent, id="parent save"),
+        pytest.param(_update_through_the_parent, id="parent update"),
+    ],
+)
+def test_a_dependency_on_the_parent_sees_writes_through_the_child(write):
+    """A reminder shows a note; the note it shows may be written as a pinned note."""
+    pinned = baker.make(PinnedNote, key="k")
+    reminder = baker.make(Reminder, note=pinned)
+    write(pinned)
+    assert Reminder.objects.get(pk=reminder.pk).version == reminder.version + 1
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda post: Writer.objects.filter(pk=post.writer_id).update(name="Grace"), id="writer update"),
+        pytest.param(lambda post: Label.objects.filter(posts=post).update(name="renamed"), id="label update"),
+        pytest.param(lambda post: post.labels.add(baker.make(Label, name="gamma")), id="labels.add"),
+        pytest.param(lambda post: baker.make(Label, name="gamma").posts.add(post), id="label.posts.add"),
+    ],
+)
+def test_the_parents_dependencies_bump_a_child_row_once_and_count_the_child_table(write):
+    featured = baker.make(FeaturedPost, writer=baker.make(Writer), published=True)
+    featured.labels.set([baker.make(Label, name="alpha")])
+    featured.refresh_from_db()
+    before = featured.version, read_changes(FeaturedPost)
+    with transaction.atomic():
+        write(Post.objects.get(pk=featured.pk))
+    assert FeaturedPost.objects.get(pk=featured.pk).version == before[0] + 1
+    assert read_changes(FeaturedPost) > before[1]
