@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 
 from django.db import connections, models, router, transaction
 from django.db.models import F, Q
@@ -68,16 +68,36 @@ _M = TypeVar("_M", bound=models.Model)
 _REFRESH_BATCH = 500
 
 
-def _refresh_bumped(queryset: models.QuerySet[Any], objs: Sequence[models.Model]) -> None:
-    """Copy the stored version and timestamp back onto instances after a bulk write."""
-    names = [f.attname for f in bump_fields(queryset.model)]
-    by_pk = {obj.pk: obj for obj in objs}
-    pks = list(by_pk)
-    for start in range(0, len(pks), _REFRESH_BATCH):
-        rows = queryset.model._base_manager.using(queryset.db).filter(pk__in=pks[start : start + _REFRESH_BATCH])
-        for pk, *values in rows.values_list("pk", *names):
-            for name, value in zip(names, values, strict=True):
-                setattr(by_pk[pk], name, value)
+def _matching(model: type[models.Model], keys: Sequence[Any], objs: Iterable[models.Model]) -> Q:
+    """The stored rows whose ``keys`` (fields) hold the objects' values, as a filter."""
+    if [key.attname for key in keys] == [model._meta.pk.attname]:
+        return Q(pk__in=[obj.pk for obj in objs])
+    match = Q(pk__in=[])
+    for obj in objs:
+        match |= Q(**{key.attname: getattr(obj, key.attname) for key in keys})
+    return match
+
+
+def _refresh_bumped(queryset: models.QuerySet[Any], objs: Sequence[models.Model], keys: Sequence[Any] = ()) -> None:
+    """Copy the stored version and timestamp back onto instances after a bulk write.
+
+    The instances are matched to the rows by ``keys`` (fields), the primary
+    key unless named: an upsert's objects may carry pks that are not the
+    stored rows'.
+    """
+    model = queryset.model
+    keys = keys or [model._meta.pk]
+    names = [f.attname for f in bump_fields(model)]
+    key_names = [key.attname for key in keys]
+    by_key = {tuple(getattr(obj, name) for name in key_names): obj for obj in objs}
+    for start in range(0, len(objs), _REFRESH_BATCH):
+        batch = objs[start : start + _REFRESH_BATCH]
+        rows = model._base_manager.using(queryset.db).filter(_matching(model, keys, batch))
+        for values in rows.values_list(*key_names, *names):
+            obj = by_key.get(tuple(values[: len(key_names)]))
+            if obj is not None:
+                for name, value in zip(names, values[len(key_names) :], strict=True):
+                    setattr(obj, name, value)
 
 
 class VersionedQuerySet(models.QuerySet[_M]):
@@ -185,10 +205,14 @@ class VersionedQuerySet(models.QuerySet[_M]):
         # afterwards, in the same transaction.
         names = {f.name for f in bump_fields(self.model)}
         kept = [name for name in update_fields or () if name not in names]
+        keys = self._conflict_fields(unique_fields)
+        # The rows the conflict finds: by the fields it is on, not by the
+        # objects' pks, which may not be the stored rows' (ids from elsewhere).
+        rows = self.model._base_manager.using(self.db).filter(_matching(self.model, keys, objs))
         with transaction.atomic(using=self.db, savepoint=False):
             if dependencies.stops_of(self.model):
                 # Rows that exist may move to other parents: touch the ones they leave.
-                existing = dependencies.lock_rows(self.model, self._rows_of(objs, unique_fields).values("pk"), self.db)
+                existing = dependencies.lock_rows(self.model, rows.values("pk"), self.db)
                 touch_parents(self.model, existing, self.db, kept)
             created = super().bulk_create(
                 objs,
@@ -198,24 +222,18 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 batch_size=batch_size,
                 ignore_conflicts=ignore_conflicts,
             )
-            bump_rows(
-                self.model, Q(pk__in=list(self._rows_of(objs, unique_fields).values_list("pk", flat=True))), self.db
-            )
+            bump_rows(self.model, Q(pk__in=list(rows.values_list("pk", flat=True))), self.db)
             touch_linked_parents(self.model, created, self.db)
-            _refresh_bumped(self, objs)
+            _refresh_bumped(self, objs, keys)
         return created
 
     bulk_create.alters_data = True  # type: ignore[attr-defined]
 
-    def _rows_of(self, objs: Sequence[_M], unique_fields: Collection[str] | None) -> models.QuerySet[_M]:
-        if all(obj.pk is not None for obj in objs):
-            return self.filter(pk__in=[obj.pk for obj in objs])
+    def _conflict_fields(self, unique_fields: Collection[str] | None) -> list[Any]:
+        """The fields an upsert's conflict is on: ``unique_fields``, or the primary key when none are named."""
+        opts = self.model._meta
         # bulk_create() takes concrete fields only in unique_fields: fields, not reverse relations.
-        fields = [cast("models.Field[Any, Any]", self.model._meta.get_field(name)) for name in unique_fields or ()]
-        match = Q(pk__in=[])
-        for obj in objs:
-            match |= Q(**{field.attname: getattr(obj, field.attname) for field in fields})
-        return self.filter(match)
+        return [opts.pk if name == "pk" else opts.get_field(name) for name in unique_fields or ()] or [opts.pk]
 
 
 # -- touches: bump the rows that show written rows ---------------------------------

@@ -249,3 +249,23 @@ def test_the_claim_itself_changes_nothing():
     note = Note.objects.create(key="a")
     assert claim_state(Note, note.pk, {"version": 1})
     assert stored(note) == in_memory(note)
+
+
+@pytest.mark.parametrize("pk", ["another system's id", "the row's own id"])
+def test_an_upsert_bumps_the_row_its_conflict_finds_whatever_pk_the_objects_carry(pk):
+    """ON CONFLICT (key) rewrites the stored row, whose pk need not be the one the object carries."""
+    from django.db import transaction
+
+    from conditional_api.changes import read_changes
+
+    note = Note.objects.create(key="a")
+    before, changes = stored(note), read_changes(Note)
+    incoming = Note(pk=note.pk + 1000 if pk == "another system's id" else note.pk, key="a", text="upserted")
+    with transaction.atomic():
+        Note.objects.bulk_create([incoming], update_conflicts=True, unique_fields=["key"], update_fields=["text"])
+    version, _, last_modified = stored(note)
+    assert Note.objects.get(pk=note.pk).text == "upserted"
+    assert version == before[0] + 1
+    assert last_modified.replace(microsecond=0) > before[2].replace(microsecond=0)
+    assert read_changes(Note) > changes
+    assert incoming.version == version
