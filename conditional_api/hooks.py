@@ -226,7 +226,10 @@ def _m2m_changed(
             else:
                 itself = True
         elif action == "pre_clear":
-            # clear() from the far side names no rows: find the parents while the links exist.
+            # clear() from the far side names no rows: find the parents while
+            # the links exist, with the far row locked first, so that no link
+            # is made meanwhile and then deleted unseen.
+            dependencies.lock_rows(type(instance), [instance.pk], using)
             linked = dependencies.showing(dependency.parent, hop.far_path, [instance.pk], using)
             touches[dependency.parent].append(linked)
         elif action in ("post_add", "post_remove"):

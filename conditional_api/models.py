@@ -141,7 +141,9 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
                 # Before the write: the parents that show these rows now.
                 touch_parents(self.model, pks, self.db, written)
-                rows = super().update(**kwargs)
+                # Exactly the rows locked and touched: the filter run again
+                # could match rows that changed or were linked meanwhile.
+                rows = models.QuerySet(model=self.model, using=self.db).filter(pk__in=pks).update(**kwargs)
                 # After it: the parents that moved keys point at now.
                 touch_moved_parents(self.model, pks, self.db, written)
             if rows:
