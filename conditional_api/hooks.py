@@ -4,8 +4,9 @@
 These receivers cover the rest: deletes and raw saves (the table's change
 count), rows on a dependency's path saved or deleted (the parents that show
 them, see ``dependencies``), foreign keys that a delete rewrites in place
-(``SET_NULL`` and the like) and many-to-many links. :func:`install` connects
-them once, from the app's ``ready()``.
+(``SET_NULL`` and the like) and many-to-many links, through the relation
+managers or on the through model itself. :func:`install` connects them
+once, from the app's ``ready()``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.apps import apps
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
@@ -24,9 +25,14 @@ from .fields import VersionField, bump_fields
 from .models import (
     VersionedModel,
     bump_parents,
+    links_managed,
+    manage_links,
+    release_links,
     touch_instance,
+    touch_link_parents,
     touch_parents,
     touch_referrers,
+    use_link_manager,
     use_versioned_base_manager,
 )
 
@@ -78,8 +84,21 @@ def _connect_shown(model: type[models.Model]) -> None:
 
 
 def _connect_links(through: type[models.Model]) -> None:
+    """Links written outside the relation managers: through the through model's QuerySet, or one by one.
+
+    Django sends no save or delete signal for an auto-created through model
+    (``Article.tags.through``), and a receiver would only cost the relation
+    managers their fast deletes; a through model of the project's own sends
+    them for rows saved or deleted one by one.
+    """
     uid = through._meta.label
     m2m_changed.connect(_m2m_changed, sender=through, dispatch_uid=f"conditional_api.m2m.{uid}")
+    use_link_manager(through)
+    if through._meta.auto_created:
+        return
+    pre_save.connect(_link_pre_save, sender=through, dispatch_uid=f"conditional_api.link_pre_save.{uid}")
+    post_save.connect(_link_saved, sender=through, dispatch_uid=f"conditional_api.link_saved.{uid}")
+    post_delete.connect(_link_deleted, sender=through, dispatch_uid=f"conditional_api.link_deleted.{uid}")
 
 
 def stamp_raw_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
@@ -205,6 +224,13 @@ def _m2m_changed(
     using: str,
     **kwargs: Any,
 ) -> None:
+    if action in ("pre_add", "pre_remove", "pre_clear"):
+        # The manager writes the links through the through model's QuerySet
+        # (and, for a through model of the project's own, with its delete
+        # signals): these signals bump the parents, those writes must not.
+        manage_links(sender, using)
+    elif action in ("post_add", "post_remove", "post_clear"):
+        release_links(sender, using)
     if action not in ("post_add", "post_remove", "pre_clear", "post_clear"):
         return
     if action in ("post_add", "post_remove") and not pk_set:
@@ -239,3 +265,30 @@ def _m2m_changed(
         # The parent's own links: the instance in memory must show its new version too.
         touch_instance(instance, using)
     bump_parents(touches, using)
+
+
+# -- link rows written on a through model of the project's own ----------------------
+
+
+def _link_pre_save(sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any) -> None:
+    """A link row saved again: the near rows it leaves, when it moves."""
+    if instance._state.adding or instance.pk is None or links_managed(sender, using):
+        return
+    names = {dependency.hops[index].through_near for dependency, index in dependencies.link_hops(sender)}
+    stored = models.QuerySet(model=sender, using=using).filter(pk=instance.pk).values(*names).first()
+    if stored is not None:
+        left = {name: value for name, value in stored.items() if value != getattr(instance, name)}
+        if left:
+            touch_link_parents(sender, [left], using)
+
+
+def _link_saved(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
+    if not links_managed(sender, using):
+        with transaction.atomic(using=using, savepoint=False):
+            touch_link_parents(sender, [vars(instance)], using)
+
+
+def _link_deleted(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
+    if not links_managed(sender, using):
+        with transaction.atomic(using=using, savepoint=False):
+            touch_link_parents(sender, [vars(instance)], using)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
@@ -31,7 +32,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 
 from . import dependencies
-from .changes import ChangeCounter, record_change, remember_write, saved_in_open_transaction
+from .changes import ChangeCounter, in_current_transaction, record_change, remember_write, saved_in_open_transaction
 from .fields import (
     BumpedField,
     LastModifiedField,
@@ -47,6 +48,7 @@ __all__ = [
     "BumpedField",
     "ChangeCounter",
     "LastModifiedField",
+    "LinkQuerySet",
     "UpdatedAtField",
     "VersionField",
     "VersionedManager",
@@ -55,12 +57,17 @@ __all__ = [
     "bump_parents",
     "bump_rows",
     "claim_state",
+    "links_managed",
+    "manage_links",
+    "release_links",
     "touch_instance",
+    "touch_link_parents",
     "touch_linked_parents",
     "touch_moved_parents",
     "touch_parents",
     "touch_pks",
     "touch_referrers",
+    "use_link_manager",
     "use_versioned_base_manager",
 ]
 
@@ -311,6 +318,150 @@ def touch_referrers(model: type[models.Model], field: Any, target: models.Model,
     no link here, so they are bumped once.
     """
     VersionedQuerySet(model=model, using=using).filter(**{field.name: target})._write({}, written=())
+
+
+# -- links: M2M through rows written outside the relation managers -------------------
+
+#: The through models whose rows a relation manager (or a bulk link write) is
+#: writing right now, each with its on-commit marker: the manager's own
+#: m2m_changed signals (or the bulk write itself) bump the parents, so the
+#: rows' own writes must not bump them again.
+_managed_links: ContextVar[dict[tuple[type[models.Model], str], object] | None] = ContextVar(
+    "conditional_api_managed_links", default=None
+)
+
+
+class _LinkWrite:
+    """An on-commit marker: queued exactly while the transaction (and savepoint) writing the links lives."""
+
+    def __call__(self) -> None:
+        """Nothing to do after the commit: the marker only tells whether the write is still open."""
+
+
+def manage_links(through: type[models.Model], using: str) -> None:
+    """Note that the open transaction is writing ``through``'s rows and bumps their parents itself."""
+    marker = _LinkWrite()
+    if connections[using].in_atomic_block:
+        transaction.on_commit(marker, using=using)
+    _managed_links.set({**(_managed_links.get() or {}), (through, using): marker})
+
+
+def release_links(through: type[models.Model], using: str) -> None:
+    """The link write :func:`manage_links` noted is over."""
+    managed = _managed_links.get() or {}
+    _managed_links.set({key: marker for key, marker in managed.items() if key != (through, using)})
+
+
+def links_managed(through: type[models.Model], using: str) -> bool:
+    """Whether a link write that bumps the parents itself is writing ``through``'s rows now.
+
+    A marker whose transaction rolled back (the write raised before it was
+    released) no longer counts.
+    """
+    marker = (_managed_links.get() or {}).get((through, using))
+    return marker is not None and in_current_transaction(marker, using)
+
+
+def touch_link_parents(through: type[models.Model], rows: Iterable[Mapping[str, Any]], using: str) -> None:
+    """Bump the parents that reach the near rows of link ``rows`` (attname to value mappings of ``through``).
+
+    Both sides' tables count too, when versioned: a list filtered by the
+    relation changes membership.
+    """
+    rows = list(rows)
+    if not rows:
+        return
+    touches: dict[type[models.Model], list[Q]] = defaultdict(list)
+    for dependency, index in dependencies.link_hops(through):
+        hop = dependency.hops[index]
+        for side in (hop.near, hop.far):
+            if issubclass(side, VersionedModel):
+                record_change(side, using, pks=())
+        near = {row.get(hop.through_near) for row in rows} - {None}
+        if near:
+            touches[dependency.parent].append(hop.near_parents(dependency.parent, near, using))
+    bump_parents(touches, using)
+
+
+def _link_keys(through: type[models.Model]) -> list[str]:
+    return sorted({dependency.hops[index].through_near for dependency, index in dependencies.link_hops(through)})
+
+
+class LinkQuerySet(models.QuerySet[_M]):
+    """The QuerySet of an M2M through model on a dependency path: links written through it bump their parents.
+
+    Django sends no signal for ``bulk_create()`` and ``update()``, and none
+    at all for an auto-created through model (``Article.tags.through``), so
+    the writes are seen here: the parents that reach the links' near rows
+    are bumped, once per write. The relation managers (``add()``,
+    ``remove()``, ``clear()``, ``set()``) write through this QuerySet too;
+    their m2m_changed signals bump the parents, so it stays out of their way.
+    """
+
+    def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
+        objs = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            if not links_managed(self.model, self.db):
+                touch_link_parents(self.model, [vars(obj) for obj in created], self.db)
+        return created
+
+    bulk_create.alters_data = True  # type: ignore[attr-defined]
+
+    def create(self, **kwargs: Any) -> _M:
+        with transaction.atomic(using=self.db, savepoint=False):
+            obj = super().create(**kwargs)
+            # A through model of the project's own sends post_save, which the hooks hear.
+            if self.model._meta.auto_created and not links_managed(self.model, self.db):
+                touch_link_parents(self.model, [vars(obj)], self.db)
+        return obj
+
+    create.alters_data = True  # type: ignore[attr-defined]
+
+    def update(self, **kwargs: Any) -> int:
+        keys = _link_keys(self.model)
+        with transaction.atomic(using=self.db, savepoint=False):
+            before = list(self.values("pk", *keys))
+            written: models.QuerySet[_M] = models.QuerySet(model=self.model, using=self.db)
+            written = written.filter(pk__in=[row["pk"] for row in before])
+            rows = written.update(**kwargs)
+            # The near rows the links leave, and the ones they reach now.
+            after = list(written.values(*keys))
+            touch_link_parents(self.model, before + after, self.db)
+        return rows
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if links_managed(self.model, self.db):
+            return super().delete()
+        with transaction.atomic(using=self.db, savepoint=False):
+            # Exactly the rows read: the filter run again could match links made meanwhile.
+            rows = list(self.values("pk", *_link_keys(self.model)))
+            read: models.QuerySet[_M] = models.QuerySet(model=self.model, using=self.db)
+            manage_links(self.model, self.db)  # the rows' own delete signals, if any, bump nothing
+            try:
+                deleted = read.filter(pk__in=[row["pk"] for row in rows]).delete()
+            finally:
+                release_links(self.model, self.db)
+            touch_link_parents(self.model, rows, self.db)
+        return deleted
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+
+
+def use_link_manager(through: type[models.Model]) -> None:
+    """Make the through model's automatic default manager a :class:`LinkQuerySet` one.
+
+    The relation managers write links through ``through._default_manager``;
+    a manager the model names itself is left alone.
+    """
+    manager = through._meta.default_manager
+    # _queryset_class: private, as in use_versioned_base_manager() below.
+    if (
+        manager is not None and getattr(manager, "auto_created", False) and manager._queryset_class is models.QuerySet  # type: ignore[attr-defined]
+    ):
+        manager._queryset_class = LinkQuerySet  # type: ignore[attr-defined]
 
 
 # Bound to a name so that type checkers give the manager the QuerySet's methods;

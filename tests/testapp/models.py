@@ -161,3 +161,23 @@ class Story(VersionedModel):
     reporter = models.ForeignKey(Reporter, on_delete=models.CASCADE, related_name="stories")
 
     depends_on = ("reporter__agency",)
+
+
+class Desk(VersionedModel):
+    """Shows its members, linked through a through model of the project's own."""
+
+    name = models.CharField(max_length=50, default="")
+    members = models.ManyToManyField(Reporter, through="Membership", related_name="desks", blank=True)
+
+    depends_on = ("members",)
+
+
+class Membership(models.Model):
+    """An explicit through model: Django sends its save and delete signals, as for any model."""
+
+    desk = models.ForeignKey(Desk, on_delete=models.CASCADE)
+    reporter = models.ForeignKey(Reporter, on_delete=models.CASCADE)
+    role = models.CharField(max_length=50, default="")
+
+    def __str__(self) -> str:
+        return f"{self.reporter_id} at {self.desk_id}"

@@ -85,6 +85,42 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.CreateModel(
+            name="Desk",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "version",
+                    conditional_api.models.VersionField(
+                        default=1, editable=False, help_text="Grows by one on every write of the row."
+                    ),
+                ),
+                (
+                    "updated_at",
+                    conditional_api.models.UpdatedAtField(
+                        db_default=conditional_api.clock.DatabaseNow(),
+                        db_index=True,
+                        editable=False,
+                        help_text="Set by the database clock on every write of the row.",
+                    ),
+                ),
+                (
+                    "last_modified",
+                    conditional_api.models.LastModifiedField(
+                        db_default=conditional_api.clock.DatabaseNow(),
+                        editable=False,
+                        help_text="Last-Modified: a later whole second on every write of the row.",
+                    ),
+                ),
+                ("name", models.CharField(default="", max_length=50)),
+            ],
+            options={
+                "abstract": False,
+            },
+            managers=[
+                ("objects", conditional_api.models.VersionedManager()),
+            ],
+        ),
+        migrations.CreateModel(
             name="FeaturedPost",
             fields=[
                 (
@@ -196,6 +232,22 @@ class Migration(migrations.Migration):
             managers=[
                 ("objects", conditional_api.models.VersionedManager()),
             ],
+        ),
+        migrations.CreateModel(
+            name="Membership",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("role", models.CharField(default="", max_length=50)),
+                ("desk", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="testapp.desk")),
+                ("reporter", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="testapp.reporter")),
+            ],
+        ),
+        migrations.AddField(
+            model_name="desk",
+            name="members",
+            field=models.ManyToManyField(
+                blank=True, related_name="desks", through="testapp.Membership", to="testapp.reporter"
+            ),
         ),
         migrations.CreateModel(
             name="Story",
