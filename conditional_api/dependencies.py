@@ -46,6 +46,11 @@ rows of an auto-created M2M ``through`` model saved or deleted one by one
 ``bulk_create()`` or ``update()`` through a custom manager of a through
 model. Call ``touch()`` on the parents for those, or install the database
 triggers (``conditional_api.triggers``) for the rows' own columns.
+
+Locks (PostgreSQL): a written related row is locked before its parents, and
+a row is written only after the rows its path keys point at are held in key
+share mode, so writers meet in one order; see :func:`lock_rows` and
+:func:`share_key_targets`.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ __all__ = [
     "lock_rows",
     "register",
     "rewrites_on_delete",
+    "share_key_targets",
+    "shares_keys",
     "showing",
     "stops_of",
     "through_models",
@@ -295,6 +302,7 @@ def _declared_or_none(model: type[models.Model]) -> list[Dependency]:
 
 _stops: dict[type[models.Model], list[Stop]] = defaultdict(list)
 _links: dict[type[models.Model], list[tuple[Dependency, int]]] = defaultdict(list)
+_shared_keys: dict[type[models.Model], list[_Key]] = defaultdict(list)
 
 
 def _declared_by_a_parent(model: type[models.Model], path: str) -> bool:
@@ -312,6 +320,18 @@ def register(versioned: Iterable[type[models.Model]]) -> None:
                 _stops[_concrete(hop.far)].append(Stop(dependency, index))
                 if hop.through is not None:
                     _links[hop.through].append((dependency, index))
+                _index_shared_key(hop.near, hop.key_on_near)
+                if index > 0:
+                    # A key back to the parent itself is left out: the touch
+                    # takes that row for update, and a key share lock held
+                    # first would make two such writers wait on each other.
+                    _index_shared_key(hop.far, hop.key_on_far)
+
+
+def _index_shared_key(owner: type[models.Model], key: _Key | None) -> None:
+    keys = _shared_keys[_concrete(owner)]
+    if key is not None and key not in keys:
+        keys.append(key)
 
 
 def _with_parents(index: Mapping[type[models.Model], Sequence[Any]], model: type[models.Model]) -> list[Any]:
@@ -331,6 +351,11 @@ def stops_of(model: type[models.Model]) -> list[Stop]:
 def is_shown(model: type[models.Model]) -> bool:
     """Whether some versioned model shows ``model``'s rows, or their links, through a path."""
     return bool(stops_of(model))
+
+
+def shares_keys(model: type[models.Model]) -> bool:
+    """Whether ``model`` has path keys whose targets its writes take in key share mode first."""
+    return bool(_with_parents(_shared_keys, model))
 
 
 def link_hops(through: type[models.Model]) -> Sequence[tuple[Dependency, int]]:
@@ -397,3 +422,42 @@ def _rows_to_lock(model: type[models.Model], rows: Any, using: str, locking: boo
     if connections[using].features.has_select_for_update_of:
         return queryset.select_for_update(of=("self",))
     return queryset.select_for_update()
+
+
+def share_key_targets(model: type[models.Model], using: str, *, rows: Any = None, instance: Any = None) -> None:
+    """Hold the rows that ``model``'s path keys point at, in key share mode, before ``model``'s rows are written.
+
+    PostgreSQL checks a foreign key by taking the row it names in key share
+    mode, and it checks again on every update of a row that its own
+    transaction has already updated, whether the key changed or not: a
+    conditional write claims its row and then saves it, so its save waits
+    for the author while holding the article. A write of the author meanwhile
+    holds the author for update (see :func:`lock_rows`) and then waits for
+    the articles it touches: a deadlock. Taken first, the key share lock puts
+    the article's writer in the same order as the author's: the author's row,
+    then the article's. Key share locks do not conflict with each other, so
+    writers of two articles of one author do not wait on each other here.
+
+    ``rows`` (pks or a queryset) names stored rows, whose keys are read in the
+    query; ``instance`` an instance about to be saved, whose keys are the
+    values the save writes. PostgreSQL only: the other backends lock tables
+    or databases, not rows, or check keys without row locks.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return
+    for key in _with_parents(_shared_keys, model):
+        field = key.target_field.attname
+        targets: models.QuerySet[Any] = models.QuerySet(model=key.related_model, using=using)
+        if instance is not None:
+            value = getattr(instance, key.attname)
+            if value is None:
+                continue
+            targets = targets.filter(**{field: value})
+        else:
+            stored: models.QuerySet[Any] = models.QuerySet(model=model, using=using).filter(pk__in=rows)
+            targets = targets.filter(**{f"{field}__in": stored.values(key.attname)})
+        # Django's select_for_update() has no key share mode; the rest of the query is Django's.
+        sql, params = targets.order_by("pk").values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} FOR KEY SHARE", params)

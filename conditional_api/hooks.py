@@ -70,6 +70,11 @@ def install() -> None:
         for through in dependencies.through_models(model):
             m2m_changed.connect(_m2m_changed, sender=through, dispatch_uid=f"conditional_api.m2m.{through._meta.label}")
     for model in every_model:
+        if dependencies.shares_keys(model):
+            # First among the model's save receivers: the rows its path keys
+            # point at are taken before the row itself.
+            uid = model._meta.label
+            pre_save.connect(_share_key_targets, sender=model, dispatch_uid=f"conditional_api.dep_keys.{uid}")
         if dependencies.is_shown(model):
             _connect_shown(model)
     for through in dependencies.link_models():
@@ -150,6 +155,13 @@ def _connect_rewritten(model: type[models.Model], field: Any, every_model: list[
 #: Stop indices (per dependency) of a row whose save moves it on a path: the
 #: pre_save receiver finds them while the row is locked, post_save reads them.
 _MOVED = "_conditional_api_moved"
+
+
+def _share_key_targets(
+    sender: type[models.Model], instance: models.Model, raw: bool, using: str, **kwargs: Any
+) -> None:
+    if not instance._state.adding:
+        dependencies.share_key_targets(sender, using, instance=instance)
 
 
 def _moved(sender: type[models.Model], instance: models.Model, using: str, update_fields: Any) -> set[int]:

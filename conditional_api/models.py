@@ -553,6 +553,11 @@ def claim_state(model: type[models.Model], pk: Any, state: Mapping[str, Any], us
         else:
             lookups[name] = value
     first = next(iter(state))
+    using = using or router.db_for_write(model)
+    # The claim writes the row, so the write after it re-checks the row's
+    # foreign keys: take what they point at first (PostgreSQL), in the order
+    # every other writer takes it.
+    dependencies.share_key_targets(model, using, rows=[pk])
     # A plain QuerySet: the claim itself must bump nothing.
-    rows: models.QuerySet[models.Model] = models.QuerySet(model=model, using=using or router.db_for_write(model))
+    rows: models.QuerySet[models.Model] = models.QuerySet(model=model, using=using)
     return rows.filter(pk=pk, **lookups).update(**{first: F(first)}) == 1

@@ -186,3 +186,35 @@ def test_a_related_write_touches_every_row_it_writes_even_rows_linked_while_it_w
     if held is not None:
         revalidated = client.get(url, HTTP_IF_NONE_MATCH=held.headers["ETag"])
         assert revalidated.status_code == 200 or now.content == held.content, "a stale 304: one ETag, two bodies"
+
+
+def test_a_conditional_write_of_a_post_and_a_rename_of_its_writer_do_not_deadlock():
+    """The claim updates the post once and the save again, so the save re-checks the post's foreign key."""
+    ada = baker.make(Writer, name="Ada")
+    post = baker.make(Post, title="Hello", writer=ada, published=True)
+    claimed, go_on = threading.Event(), threading.Event()
+
+    def patch_like() -> None:
+        with transaction.atomic():
+            row = Post.objects.get(pk=post.pk)
+            assert claim_state(Post, post.pk, {"version": row.version})
+            claimed.set()
+            go_on.wait(10)
+            row.title = "Patched"
+            row.save()
+
+    patcher, patch_errors = _in_thread(patch_like)
+    assert claimed.wait(10)
+
+    def rename() -> None:
+        with transaction.atomic():
+            _rename_by_save(ada.pk)
+
+    renamer, rename_errors = _in_thread(rename)
+    _wait_for_lock_waits(1, done=lambda: not renamer.is_alive())  # the rename waits on the post (or the claim on it)
+    go_on.set()
+    patcher.join(10)
+    renamer.join(10)
+    assert not patch_errors and not rename_errors, patch_errors + rename_errors
+    stored = Post.objects.select_related("writer").get(pk=post.pk)
+    assert (stored.title, stored.writer.name) == ("Patched", "Grace")
