@@ -39,12 +39,15 @@ from .clock import SQLITE_NOW, DatabaseNow
 __all__ = [
     "ChangeCounter",
     "TableState",
+    "forget_inserted",
     "in_current_transaction",
+    "inserted_in_open_transaction",
     "label_of",
     "read_changes",
     "read_state",
     "read_states",
     "record_change",
+    "remember_inserted",
     "remember_write",
     "saved_in_open_transaction",
     "table_changed",
@@ -90,7 +93,7 @@ class _Recorded:
     bump it stands for is still part of the transaction.
     """
 
-    __slots__ = ("label", "pks", "read", "shard", "using")
+    __slots__ = ("inserted", "label", "pks", "read", "shard", "using")
 
     def __init__(self, label: str, using: str, shard: int | None) -> None:
         self.label = label
@@ -104,6 +107,8 @@ class _Recorded:
         #: write to the table must bump again, or the ETag computed in
         #: between would describe two states.
         self.read = False
+        #: The primary keys of the rows this transaction inserted under this marker.
+        self.inserted: set[Any] = set()
 
     def add(self, pks: Iterable[Any] | None) -> None:
         if pks is None:
@@ -150,6 +155,46 @@ def written_in_open_transaction(model: type[models.Model], using: str) -> bool:
     return _recorded(connections[using], _labels(model)[0]) is not None
 
 
+def remember_inserted(model: type[models.Model], pks: Iterable[Any], using: str) -> None:
+    """Note that the open transaction inserted these rows of ``model`` (after :func:`record_change`)."""
+    marker = _recorded(connections[using], _labels(model)[0])
+    if marker is not None:
+        marker.inserted.update(pk for pk in pks if pk is not None)
+
+
+def forget_inserted(model: type[models.Model], pk: Any, using: str) -> None:
+    """A validator of this row was read in the open transaction: its later writes here need dates of their own.
+
+    What was read may be served (a response built inside the transaction),
+    so the row's next write must not keep the date that response carries.
+    """
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        return
+    label = _labels(model)[0]
+    for _, func, *_ in connection.run_on_commit:
+        if isinstance(func, _Recorded) and func.label == label:
+            func.inserted.discard(pk)
+
+
+def inserted_in_open_transaction(model: type[models.Model], using: str) -> set[Any]:
+    """The rows of ``model`` the open transaction inserted, in no savepoint rolled back since.
+
+    A row inserted in this transaction has no committed state yet: every
+    later write in the transaction belongs to its first state, and needs no
+    date of its own.
+    """
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        return set()
+    label = _labels(model)[0]
+    found: set[Any] = set()
+    for _, func, *_ in connection.run_on_commit:
+        if isinstance(func, _Recorded) and func.label == label:
+            found |= func.inserted
+    return found
+
+
 def remember_write(instance: models.Model, marker: object, using: str) -> None:
     """Note on ``instance`` which transaction (and savepoints) wrote it last.
 
@@ -178,8 +223,8 @@ def record_change(model: type[models.Model], using: str | None = None, pks: Iter
 
     Call it after raw SQL that inserts or deletes rows of a versioned table
     (``touch()`` covers raw updates of existing rows); the ORM's write paths
-    call it themselves. A model with concrete parents (multi-table
-    inheritance) counts their tables too: its writes change their rows.
+    call it themselves. With multi-table inheritance the parents' and the
+    children's tables count too: a write changes rows of each.
     ``pks`` names the rows written, for the validator cache: None when they
     are not known, empty for inserts (no cached row can describe them).
     Returns a marker of the write to ``model``'s own table, for
@@ -254,9 +299,29 @@ def _bump(counter: type[models.Model], connection: Any, label: str, held: int | 
 
 
 def _labels(model: type[models.Model]) -> list[str]:
-    # Proxies share their concrete model's table, and so its count.
+    """The tables a write to ``model``'s rows changes: its own first, then its parents' and children's.
+
+    Proxies share their concrete model's table, and so its count. With
+    multi-table inheritance a child's row is also a row of each parent
+    table, and a write through a parent may change a child's row: both
+    sides count.
+    """
     concrete = model._meta.concrete_model or model
-    return [concrete._meta.label, *(parent._meta.label for parent in concrete._meta.get_parent_list())]
+    return [
+        concrete._meta.label,
+        *(parent._meta.label for parent in concrete._meta.get_parent_list()),
+        *(child._meta.label for child in _children(concrete)),
+    ]
+
+
+def _children(model: type[models.Model]) -> list[type[models.Model]]:
+    """The models that inherit ``model``'s table (multi-table inheritance), at any depth."""
+    found = []
+    for relation in model._meta.related_objects:
+        if relation.parent_link and relation.related_model is not None:
+            child = relation.related_model
+            found.extend([child, *_children(child)])
+    return found
 
 
 @dataclass(frozen=True)

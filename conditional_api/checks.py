@@ -89,7 +89,7 @@ def check_dependencies(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             problems.append(
                 checks.Error(
                     str(error),
-                    hint="Name a forward or reverse foreign key or a many-to-many field of the model, one hop.",
+                    hint="Name forward or reverse foreign keys or many-to-many fields, one per hop: author__company.",
                     obj=model,
                     id="conditional_api.E002",
                 )
@@ -362,9 +362,7 @@ def _uncounted(use: StrategyUse) -> checks.CheckMessage:
         "conditional_api.counting), so its table has no change counter: every revalidation runs the "
         "full query and renders the body to hash it, and a 304 saves only the bytes sent.",
         hint=f"Make {label} a managed model or a VersionedModel, so that its writes are counted. "
-        "To hash the body on purpose: "
-        + use.fix.format(strategy="'content'")
-        + ".",
+        "To hash the body on purpose: " + use.fix.format(strategy="'content'") + ".",
         id="conditional_api.W002",
     )
 

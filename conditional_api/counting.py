@@ -143,8 +143,11 @@ def install() -> None:
             continue
         _counted.add(model)
         uid = model._meta.label
-        post_save.connect(_saved, sender=model, dispatch_uid=f"conditional_api.count.save.{uid}")
-        post_delete.connect(_deleted, sender=model, dispatch_uid=f"conditional_api.count.delete.{uid}")
+        if not model._meta.auto_created:
+            # Django sends no save or delete signal for an auto-created through
+            # model's rows: a receiver would only cost them their fast deletes.
+            post_save.connect(_saved, sender=model, dispatch_uid=f"conditional_api.count.save.{uid}")
+            post_delete.connect(_deleted, sender=model, dispatch_uid=f"conditional_api.count.delete.{uid}")
         for manager in {*model._meta.managers, model._meta.base_manager}:
             # The manager's own QuerySet class (set by from_queryset()), swapped on
             # this manager instance only: related managers keep theirs (see above).

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models, router
 
-from .changes import read_states
+from .changes import forget_inserted, read_states
 from .conf import api_settings
 from .counting import is_counted
 from .fields import LastModifiedField
@@ -102,6 +102,8 @@ class ModelStrategy(ValidatorStrategy):
     def validator(self, obj: models.Model, variant: Variant, release: str) -> Validator:
         """The validator of a row whose state columns are loaded."""
         model = type(obj)
+        # It may be served: a later write in this transaction must move the date it carries.
+        forget_inserted(model, obj.pk, obj._state.db or router.db_for_read(model))
         state = {name: getattr(obj, name) for name in self.state_fields(model)}
         etag = make_etag(obj._meta.label_lower, obj.pk, *state.values(), variant=variant, release=release)
         column = self.last_modified_column(model)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import checks
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
@@ -53,6 +53,8 @@ WRITES: dict[str, Callable[[Note], None]] = {
 }
 
 
+# Each write its own transaction, as in production: writes within the transaction that inserted a row keep its date.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
 def test_every_write_path_bumps_version_and_updated_at(write, django_user_model):
     note = Note.objects.create(key="a", owner=django_user_model.objects.create(username="owner"))
@@ -252,3 +254,53 @@ def test_the_claim_itself_changes_nothing():
     note = Note.objects.create(key="a")
     assert claim_state(Note, note.pk, {"version": 1})
     assert stored(note) == in_memory(note)
+
+
+# Each write its own transaction, as in production: writes within the transaction that inserted a row keep its date.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pk", ["another system's id", "the row's own id"])
+def test_an_upsert_bumps_the_row_its_conflict_finds_whatever_pk_the_objects_carry(pk):
+    """ON CONFLICT (key) rewrites the stored row, whose pk need not be the one the object carries."""
+    from django.db import transaction
+
+    from conditional_api.changes import read_changes
+
+    note = Note.objects.create(key="a")
+    before, changes = stored(note), read_changes(Note)
+    incoming = Note(pk=note.pk + 1000 if pk == "another system's id" else note.pk, key="a", text="upserted")
+    with transaction.atomic():
+        Note.objects.bulk_create([incoming], update_conflicts=True, unique_fields=["key"], update_fields=["text"])
+    version, _, last_modified = stored(note)
+    assert Note.objects.get(pk=note.pk).text == "upserted"
+    assert version == before[0] + 1
+    assert last_modified.replace(microsecond=0) > before[2].replace(microsecond=0)
+    assert read_changes(Note) > changes
+    assert incoming.version == version
+
+
+@pytest.mark.parametrize("insert", ["save", "bulk_create"])
+def test_a_row_inserted_and_linked_in_one_transaction_keeps_one_date(insert):
+    """Its first committed state is the whole transaction: the links do not push its date a second ahead."""
+    from tests.testapp.models import Label, Post, Writer
+
+    writer = Writer.objects.create(name="W", email="w@example.com")
+    label = Label.objects.create(name="l")
+    with transaction.atomic():
+        if insert == "save":
+            post = Post.objects.create(title="t", body="", writer=writer)
+        else:
+            (post,) = Post.objects.bulk_create([Post(title="t", body="", writer=writer)])
+        inserted = Post.objects.values_list("version", "last_modified").get(pk=post.pk)
+        Post.labels.through.objects.bulk_create([Post.labels.through(post=post, label=label)])
+        linked = Post.objects.values_list("version", "last_modified").get(pk=post.pk)
+    assert linked[0] > inserted[0] and linked[1] == inserted[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_linked_in_a_later_transaction_takes_a_later_date():
+    from tests.testapp.models import Label, Post, Writer
+
+    post = Post.objects.create(title="t", body="", writer=Writer.objects.create(name="W", email="w@example.com"))
+    before = Post.objects.values_list("last_modified", flat=True).get(pk=post.pk)
+    Post.labels.through.objects.bulk_create([Post.labels.through(post=post, label=Label.objects.create(name="l"))])
+    assert Post.objects.values_list("last_modified", flat=True).get(pk=post.pk) > before

@@ -115,3 +115,69 @@ class Edition(VersionedModel):
     publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="editions")
 
     depends_on = ("publisher",)
+
+
+class Reminder(VersionedModel):
+    """Shows its note, which may be a pinned note (multi-table inheritance): writes through the child count."""
+
+    text = models.CharField(max_length=100, default="")
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="reminders")
+
+    depends_on = ("note",)
+
+
+class FeaturedPost(Post):
+    """A child of a model with dependencies: the parent's ``depends_on`` covers its rows too."""
+
+    blurb = models.CharField(max_length=100, default="")
+
+
+class Beat(VersionedModel):
+    """What a reporter covers: the last hop of an agency's ``reporters__beats``."""
+
+    name = models.CharField(max_length=50)
+
+
+class Agency(VersionedModel):
+    """Shows the beats of its reporters: a path of a reverse foreign key, then a many-to-many relation."""
+
+    name = models.CharField(max_length=50)
+
+    depends_on = ("reporters__beats",)
+
+
+class Reporter(VersionedModel):
+    """The middle of both paths; shown by no one itself, so only its links matter."""
+
+    name = models.CharField(max_length=50)
+    agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.SET_NULL, related_name="reporters")
+    beats = models.ManyToManyField(Beat, related_name="reporters", blank=True)
+
+
+class Story(VersionedModel):
+    """Shows its reporter's agency: a path of two forward foreign keys."""
+
+    title = models.CharField(max_length=100, default="")
+    reporter = models.ForeignKey(Reporter, on_delete=models.CASCADE, related_name="stories")
+
+    depends_on = ("reporter__agency",)
+
+
+class Desk(VersionedModel):
+    """Shows its members, linked through a through model of the project's own."""
+
+    name = models.CharField(max_length=50, default="")
+    members = models.ManyToManyField(Reporter, through="Membership", related_name="desks", blank=True)
+
+    depends_on = ("members",)
+
+
+class Membership(models.Model):
+    """An explicit through model: Django sends its save and delete signals, as for any model."""
+
+    desk = models.ForeignKey(Desk, on_delete=models.CASCADE)
+    reporter = models.ForeignKey(Reporter, on_delete=models.CASCADE)
+    role = models.CharField(max_length=50, default="")
+
+    def __str__(self) -> str:
+        return f"{self.reporter_id} at {self.desk_id}"
