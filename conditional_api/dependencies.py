@@ -39,8 +39,9 @@ own ``last_modified`` to a later second. The cost to watch is fan-out: a
 related row shown by many parents (a tag on 10,000 articles) makes its own
 writes that much slower, and the touch locks those parent rows.
 
-Not seen, as with any ORM-level hook: ``QuerySet.update()`` on a related model
-that is not versioned (its ``save()`` and deletes are seen), raw SQL, link
+Not seen, as with any ORM-level hook: ``update()`` through a related manager
+of a model that is not versioned (``company.employees.update()``; its own
+managers' ``update()``, its ``save()`` and deletes are seen), raw SQL, link
 rows of an auto-created M2M ``through`` model saved or deleted one by one
 (Django sends no signal for that model; its manager's writes are seen), and
 ``bulk_create()`` or ``update()`` through a custom manager of a through

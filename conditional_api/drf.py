@@ -339,7 +339,7 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
 
 
 class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
-    """GET/HEAD of a list: 304 from the table's change count, before the list query and serializer.
+    """GET/HEAD of a list: 304 from the change counts of the tables it reads, before the list query and serializer.
 
     A list whose strategy is a row strategy (``version``, ``updated_at``)
     uses the collection strategy; ``content`` hashes the rendered page instead.

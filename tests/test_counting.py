@@ -1,0 +1,43 @@
+"""Models that are not versioned: their writes are counted, and bump the versioned rows that show them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conditional_api.changes import read_changes
+from conditional_api.counting import is_counted
+from tests.testapp.models import Edition, Publisher
+
+pytestmark = pytest.mark.django_db
+
+
+def _version(edition: Edition) -> int:
+    return Edition.objects.values_list("version", flat=True).get(pk=edition.pk)
+
+
+def test_a_queryset_update_of_a_shown_model_that_is_not_versioned_bumps_what_shows_it():
+    """Edition.depends_on names its publisher, a plain model: its QuerySet.update() is seen too."""
+    publisher = Publisher.objects.create(name="Old")
+    edition = Edition.objects.create(title="t", publisher=publisher)
+    version, changes = _version(edition), read_changes(Publisher)
+    assert Publisher.objects.filter(pk=publisher.pk).update(name="New") == 1
+    assert _version(edition) == version + 1
+    assert read_changes(Publisher) > changes
+
+
+def test_a_publisher_no_edition_shows_is_updated_without_touching_editions():
+    shown = Edition.objects.create(title="t", publisher=Publisher.objects.create(name="A"))
+    other = Publisher.objects.create(name="B")
+    version = _version(shown)
+    Publisher.objects.filter(pk=other.pk).update(name="C")
+    assert _version(shown) == version
+
+
+@pytest.mark.parametrize(
+    "label, counted",
+    [("testapp.Publisher", True), ("testapp.Edition", True), ("sessions.Session", False)],
+)
+def test_which_models_are_counted(label, counted):
+    from django.apps import apps
+
+    assert is_counted(apps.get_model(label)) is counted
