@@ -136,12 +136,15 @@ def _recorded(connection: Any, label: str) -> _Recorded | None:
     savepoint's callbacks together with its writes. A registry of the package's own would have to follow savepoint
     rollbacks, which Django does not signal.
     """
+    markers = _markers(connection, label)
+    return markers[-1] if markers else None
+
+
+def _markers(connection: Any, label: str) -> list[_Recorded]:
+    """Every live bump of ``label`` in the open transaction, oldest first (see :func:`_recorded`)."""
     if not connection.in_atomic_block:
-        return None
-    for _, func, *_ in reversed(connection.run_on_commit):
-        if isinstance(func, _Recorded) and func.label == label:
-            return func
-    return None
+        return []
+    return [func for _, func, *_ in connection.run_on_commit if isinstance(func, _Recorded) and func.label == label]
 
 
 def in_current_transaction(marker: object, using: str) -> bool:
@@ -168,13 +171,8 @@ def forget_inserted(model: type[models.Model], pk: Any, using: str) -> None:
     What was read may be served (a response built inside the transaction),
     so the row's next write must not keep the date that response carries.
     """
-    connection = connections[using]
-    if not connection.in_atomic_block:
-        return
-    label = _labels(model)[0]
-    for _, func, *_ in connection.run_on_commit:
-        if isinstance(func, _Recorded) and func.label == label:
-            func.inserted.discard(pk)
+    for marker in _markers(connections[using], _labels(model)[0]):
+        marker.inserted.discard(pk)
 
 
 def inserted_in_open_transaction(model: type[models.Model], using: str) -> set[Any]:
@@ -184,15 +182,7 @@ def inserted_in_open_transaction(model: type[models.Model], using: str) -> set[A
     later write in the transaction belongs to its first state, and needs no
     date of its own.
     """
-    connection = connections[using]
-    if not connection.in_atomic_block:
-        return set()
-    label = _labels(model)[0]
-    found: set[Any] = set()
-    for _, func, *_ in connection.run_on_commit:
-        if isinstance(func, _Recorded) and func.label == label:
-            found |= func.inserted
-    return found
+    return set().union(*(marker.inserted for marker in _markers(connections[using], _labels(model)[0])))
 
 
 def remember_write(instance: models.Model, marker: object, using: str) -> None:
@@ -333,36 +323,19 @@ class TableState:
 
 
 def read_state(model: type[models.Model], using: str | None = None) -> TableState:
-    """The table's count and latest bump time, in one query.
-
-    Raw SQL rather than ``aggregate()``: this query is most of a list 304,
-    and building it through the ORM took about half of it (see
-    docs/benchmarks.md). The date goes through Django's converters, as the
-    ORM would convert it.
-    """
+    """The table's count and latest bump time, in one query (see :func:`read_states`)."""
     using = using or router.db_for_read(model)
-    label = _labels(model)[0]
-    connection = connections[using]
-    marker = _recorded(connection, label)
-    if marker is not None:
-        marker.read = True
-    quote = connection.ops.quote_name
-    table = quote(ChangeCounter._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT SUM({quote('value')}), MAX({quote('changed_at')}) FROM {table} WHERE {quote('label')} = %s",
-            [label],
-        )
-        changes, changed_at = cursor.fetchone()
-    field = ChangeCounter._meta.get_field("changed_at")
-    column = field.get_col(ChangeCounter._meta.db_table)
-    for convert in (*connection.ops.get_db_converters(column), *field.get_db_converters(connection)):
-        changed_at = convert(changed_at, column, connection)
-    return TableState(int(changes or 0), changed_at)
+    return read_states([model], using)[_labels(model)[0]]
 
 
 def read_states(tables: Iterable[type[models.Model]], using: str) -> dict[str, TableState]:
-    """Each table's count and latest bump time, by model label, in one query (a list reading several tables)."""
+    """Each table's count and latest bump time, by model label, in one query (a list reading several tables).
+
+    Raw SQL rather than ``aggregate()``: this query is most of a list 304,
+    and building it through the ORM took about half of it (see
+    docs/benchmarks.md). The dates go through Django's converters, as the
+    ORM would convert them.
+    """
     labels = sorted({_labels(model)[0] for model in tables})
     connection = connections[using]
     for label in labels:
