@@ -45,7 +45,7 @@ __all__ = [
     "label_of",
     "read_changes",
     "read_state",
-    "read_states",
+    "read_tables",
     "record_change",
     "remember_inserted",
     "remember_write",
@@ -323,43 +323,44 @@ class TableState:
 
 
 def read_state(model: type[models.Model], using: str | None = None) -> TableState:
-    """The table's count and latest bump time, in one query (see :func:`read_states`)."""
-    using = using or router.db_for_read(model)
-    return read_states([model], using)[_labels(model)[0]]
+    """The table's count and latest bump time, in one query (see :func:`read_tables`)."""
+    return read_tables([model], using or router.db_for_read(model))
 
 
-def read_states(tables: Iterable[type[models.Model]], using: str) -> dict[str, TableState]:
-    """Each table's count and latest bump time, by model label, in one query (a list reading several tables).
+def read_tables(tables: Iterable[type[models.Model]], using: str) -> TableState:
+    """The tables' counts summed, and their latest bump time, in one query (what a list's ETag reads).
+
+    One sum serves as well as a count per table: counts only grow, by one
+    per committed transaction that wrote the table, so two states of the
+    tables with the same sum are the same state; after a reset (a flush, a
+    restored backup) the latest bump time tells them apart.
 
     Raw SQL rather than ``aggregate()``: this query is most of a list 304,
     and building it through the ORM took about half of it (see
-    docs/benchmarks.md). The dates go through Django's converters, as the
-    ORM would convert them.
+    docs/benchmarks.md). The date goes through Django's converters, as the
+    ORM would convert it.
     """
     labels = sorted({_labels(model)[0] for model in tables})
     connection = connections[using]
-    for label in labels:
-        marker = _recorded(connection, label)
-        if marker is not None:
-            marker.read = True
+    if connection.in_atomic_block:
+        for label in labels:
+            marker = _recorded(connection, label)
+            if marker is not None:
+                marker.read = True
     quote = connection.ops.quote_name
     table = quote(ChangeCounter._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {quote('label')}, SUM({quote('value')}), MAX({quote('changed_at')}) FROM {table} "
-            f"WHERE {quote('label')} IN ({', '.join(['%s'] * len(labels))}) GROUP BY {quote('label')}",
+            f"SELECT SUM({quote('value')}), MAX({quote('changed_at')}) FROM {table} "
+            f"WHERE {quote('label')} IN ({', '.join(['%s'] * len(labels))})",
             labels,
         )
-        rows = cursor.fetchall()
+        changes, changed_at = cursor.fetchone()
     field = ChangeCounter._meta.get_field("changed_at")
     column = field.get_col(ChangeCounter._meta.db_table)
-    converters = (*connection.ops.get_db_converters(column), *field.get_db_converters(connection))
-    states = dict.fromkeys(labels, TableState(0, None))
-    for label, changes, changed_at in rows:
-        for convert in converters:
-            changed_at = convert(changed_at, column, connection)
-        states[label] = TableState(int(changes or 0), changed_at)
-    return states
+    for convert in (*connection.ops.get_db_converters(column), *field.get_db_converters(connection)):
+        changed_at = convert(changed_at, column, connection)
+    return TableState(int(changes or 0), changed_at)
 
 
 def label_of(model: type[models.Model]) -> str:

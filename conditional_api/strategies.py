@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models, router
 
-from .changes import forget_inserted, read_states
+from .changes import TableState, forget_inserted, read_tables
 from .conf import api_settings
 from .counting import is_counted
 from .fields import LastModifiedField
@@ -220,13 +220,14 @@ class CollectionStrategy(ValidatorStrategy):
     ) -> Current:
         if queryset is None:
             raise ImproperlyConfigured(f"The {self.name!r} strategy needs a model or queryset to read.")
-        tables = tables_read(queryset)
+        fingerprint = query_fingerprint(row_selection(queryset))
+        tables = tables_read(queryset, fingerprint[0])
         if tables is None or not all(self.applies_to(model) for model in tables):
             return UNKNOWN_UNTIL_RENDERED
         extra = tuple(extra)
 
         def read() -> Validator:
-            return self.validator_for_tables(queryset, tables, variant, release, extra)
+            return self.validator_for_tables(queryset, tables, fingerprint, variant, release, extra)
 
         return Current(read(), reread=read)
 
@@ -234,19 +235,24 @@ class CollectionStrategy(ValidatorStrategy):
         self,
         queryset: models.QuerySet[Any],
         tables: Iterable[type[models.Model]],
+        fingerprint: tuple[str, ...],
         variant: Variant,
         release: str,
         extra: tuple[Any, ...],
     ) -> Validator:
-        states = read_states(tables, queryset.db) if tables else {}
-        counts = [[label, state.changes, state.changed_at] for label, state in sorted(states.items())]
+        """The validator from the tables' counts now, the query's ``fingerprint`` and the variant."""
+        # The labels name the set of tables the counts are summed over.
+        labels = sorted(model._meta.label for model in tables)
+        state = read_tables(tables, queryset.db) if tables else TableState(0, None)
         etag = make_etag(
             "collection",
             queryset.model._meta.label_lower,
-            counts,
-            *query_fingerprint(row_selection(queryset)),
+            labels,
+            state.changes,
+            state.changed_at,
+            *fingerprint,
             *extra,
             variant=variant,
             release=release,
         )
-        return Validator(etag=etag, state={"changes": sum(state.changes for state in states.values())})
+        return Validator(etag=etag, state={"changes": state.changes})

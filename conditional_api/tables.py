@@ -136,9 +136,17 @@ def _prefetch_tables(model: type[models.Model], lookups: Iterable[Any]) -> Table
     return frozenset(found)
 
 
-def tables_read(queryset: models.QuerySet[Any]) -> Tables | None:
-    """The models whose tables the list ``queryset`` reads to build its bytes; None when not all are known."""
-    parts: list[Tables | None] = [_queryset_tables(row_selection(queryset))]
+def tables_read(queryset: models.QuerySet[Any], selection_sql: str | None = None) -> Tables | None:
+    """The models whose tables the list ``queryset`` reads to build its bytes; None when not all are known.
+
+    ``selection_sql``: the SQL of ``row_selection(queryset)``, when the caller
+    has compiled it already (a list's ETag fingerprints it too).
+    """
+    if selection_sql is None:
+        selection = _queryset_tables(row_selection(queryset))
+    else:
+        selection = frozenset() if selection_sql == "<empty>" else _sql_tables(queryset.db, selection_sql)
+    parts: list[Tables | None] = [selection]
     select_related = queryset.query.select_related
     if select_related:
         paths = None if select_related is True else _select_related_paths(select_related)
