@@ -7,7 +7,8 @@ the ORM followed by ``touch()``) and interleaves reads of the detail and list
 endpoints by an anonymous client, a reader and a staff user, and of lists
 that read other tables than their own (``tests.testapp.shapes``: filters
 through foreign keys, reverse foreign keys and M2M links, ``Exists``,
-ordering and counts over a relation, prefetches, a per-user scope). Every read
+ordering and counts over a relation, prefetches, a per-user scope, a
+model that inherits another, written through its parent and itself). Every read
 records the unconditional 200, then revalidates with every ETag and every
 Last-Modified that user has seen at that URL; after every write, the URLs
 read last are read and revalidated again. The checks:
@@ -53,6 +54,7 @@ from hypothesis.stateful import (
 from rest_framework.test import APIClient
 
 from example_project.blog.models import Article, Author, Tag
+from tests.testapp.models import Note, PinnedNote
 from tests.testapp.shapes import SHAPES
 
 EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "20"))
@@ -67,6 +69,7 @@ AUTHOR_NAMES = ("Ada", "Grace", "Linus")
 TAG_NAMES = ("news", "http", "django", "cache", "rest", "sql")
 FIELD_PATHS = ("save", "save_update_fields", "update", "update_by_relation", "bulk_update", "update_or_create")
 MODELS: dict[str, type[models.Model]] = {"article": Article, "author": Author, "tag": Tag}
+INHERITED_PATHS = ("parent update", "parent save", "child save", "child update", "parent delete", "create")
 
 
 def writes(method: Callable[..., None]) -> Callable[..., None]:
@@ -160,7 +163,11 @@ class BlogMachine(RuleBasedStateMachine):
                 title=TITLES[index % 3], body=BODIES[index % 2], published=index % 3 != 2, author=authors[index % 3]
             )
             article.tags.set(tags[: index % 4])
-        backdate(Article, Author, Tag)
+        Note.objects.all().delete()
+        for index in range(4):
+            fields = {"key": f"note-{index}", "text": BODIES[index % 2]}
+            (PinnedNote(pinned_by="Ada", **fields) if index % 2 else Note(**fields)).save()
+        backdate(Article, Author, Tag, Note)
         for model in (Article, Author):
             self.known[model].update(pks_of(model))
 
@@ -317,6 +324,29 @@ class BlogMachine(RuleBasedStateMachine):
                 unique_fields=["name"],
                 update_fields=["name"],
             )
+
+    @precondition(has_rows(PinnedNote))
+    @rule(data=st.data(), path=st.sampled_from(INHERITED_PATHS), text=st.sampled_from(BODIES + TITLES))
+    @writes
+    def change_inherited_rows(self, data: st.DataObject, path: str, text: str) -> None:
+        """Multi-table inheritance: write a pinned note through its parent, through itself, or both."""
+        pk = self.pick(data, PinnedNote, "pinned note")
+        if path == "parent update":
+            Note.objects.filter(pk=pk).update(text=text)
+        elif path == "parent save":
+            note = Note.objects.get(pk=pk)
+            note.text = text
+            note.save()
+        elif path == "child save":
+            pinned = PinnedNote.objects.get(pk=pk)
+            pinned.pinned_by, pinned.text = text[:50], text
+            pinned.save()
+        elif path == "child update":
+            PinnedNote.objects.filter(pk=pk).update(pinned_by=text[:50])
+        elif path == "parent delete":
+            Note.objects.filter(pk=pk).delete()
+        else:  # a new pinned note
+            PinnedNote.objects.create(key=f"pinned-{Note.objects.count()}-{pk}", text=text)
 
     @rule(data=st.data(), model=st.sampled_from(tuple(MODELS)), how=st.sampled_from(("instance", "queryset")))
     @writes

@@ -19,6 +19,8 @@ from conditional_api import conditional
 from conditional_api.drf import ConditionalListMixin
 from example_project.blog.models import Article, Author, Tag
 
+from .models import PinnedNote
+
 #: Whose articles a signed-in user's scoped list shows.
 AUTHOR_OF = {"reader": "Ada", "staff": "Grace"}
 
@@ -63,6 +65,11 @@ SHAPES: dict[str, Shape] = {
     "authors-with-their-titles": Shape(
         rows=lambda request, q: Author.objects.prefetch_related("articles").order_by("pk"),
         show=lambda author: [author.name, sorted(article.title for article in author.articles.all())],
+    ),
+    "pinned-notes": Shape(
+        # Multi-table inheritance: the text and the version live in the parent's table.
+        rows=lambda request, q: PinnedNote.objects.order_by("pk"),
+        show=lambda note: [note.key, note.text, note.pinned_by],
     ),
     "my-authors-tags": Shape(
         rows=lambda request, q: Tag.objects.filter(articles__author__name=_scope(request)).distinct().order_by("pk"),
