@@ -32,6 +32,7 @@ from .decorators import _Conditional
 from .dependencies import declared_dependencies
 from .models import VersionedModel, VersionedQuerySet
 from .strategies import CollectionStrategy, ModelStrategy, UpdatedAtStrategy, VersionStrategy
+from .tables import tables_read
 from .validators import ValidatorStrategy
 
 __all__ = ["Route", "StrategyUse", "register", "routes", "strategy_messages", "strategy_source"]
@@ -284,6 +285,8 @@ class StrategyUse:
     where: str
     #: How to choose another: a template with ``{strategy}`` in it.
     fix: str
+    #: The list's queryset, when known without a request: the tables it reads are checked too.
+    queryset: models.QuerySet[Any] | None = None
 
 
 def strategy_source(
@@ -337,8 +340,10 @@ def strategy_messages(uses: Iterable[StrategyUse]) -> list[checks.CheckMessage]:
         reads_table = isinstance(strategy, CollectionStrategy) or (
             isinstance(strategy, ModelStrategy) and not use.of_row
         )
-        if reads_table and not CollectionStrategy().applies_to(use.model):
-            found.setdefault((use.view, use.where, ""), _uncounted(use))
+        if reads_table:
+            uncounted = _uncounted_tables(use)
+            if uncounted:
+                found.setdefault((use.view, use.where, ""), _uncounted(use, uncounted))
     return list(found.values())
 
 
@@ -354,15 +359,25 @@ def _missing_field(use: StrategyUse, name: str) -> checks.CheckMessage:
     )
 
 
-def _uncounted(use: StrategyUse) -> checks.CheckMessage:
-    label = use.model._meta.label
+def _uncounted_tables(use: StrategyUse) -> list[str]:
+    """The tables the list reads whose writes are not counted ("?" when they cannot all be named)."""
+    if use.queryset is None:
+        return [] if CollectionStrategy().applies_to(use.model) else [use.model._meta.label]
+    tables = tables_read(use.queryset.all())
+    if tables is None:
+        return ["?"]
+    return sorted(model._meta.label for model in tables if not CollectionStrategy().applies_to(model))
+
+
+def _uncounted(use: StrategyUse, tables: list[str]) -> checks.CheckMessage:
+    label = ", ".join(tables) if tables != ["?"] else "a table its query names in raw SQL, or a prefetch"
     return checks.Warning(
         f"The view {use.view} validates a list with the {use.strategy.name!r} strategy ({use.where}), but "
-        f"{label}'s writes are not counted (an unmanaged or proxy-less excluded model, see "
-        "conditional_api.counting), so its table has no change counter: every revalidation runs the "
-        "full query and renders the body to hash it, and a 304 saves only the bytes sent.",
-        hint=f"Make {label} a managed model or a VersionedModel, so that its writes are counted. "
-        "To hash the body on purpose: " + use.fix.format(strategy="'content'") + ".",
+        f"it reads {label}, whose writes are not counted (an unmanaged model, Django's sessions, a table "
+        "no model has: see conditional_api.counting), so its ETag cannot follow them: every revalidation "
+        "runs the full query and renders the body to hash it, and a 304 saves only the bytes sent.",
+        hint=f"Make {label} a managed model or a VersionedModel, or stop reading it in the list's query, so "
+        "that its writes are counted. To hash the body on purpose: " + use.fix.format(strategy="'content'") + ".",
         id="conditional_api.W002",
     )
 
@@ -407,5 +422,7 @@ def check_decorated_views(app_configs: Any = None, **kwargs: Any) -> list[checks
         in_code = ("strategy= of @conditional", "Pass strategy={strategy} to @conditional")
         where, fix = strategy_source(keys, core.explicit, route.name or core.view_path, in_code)
         of_row = core.lookup_url_kwarg in route.kwargs
-        uses.append(StrategyUse(core.view_path, model, options.strategy, of_row, where, fix))
+        source = core.queryset
+        queryset = source if isinstance(source, models.QuerySet) else None
+        uses.append(StrategyUse(core.view_path, model, options.strategy, of_row, where, fix, queryset))
     return strategy_messages(uses)

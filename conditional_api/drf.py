@@ -547,7 +547,9 @@ def _strategy_uses(view: type[ConditionalMixin], route: Route) -> Iterator[Strat
     for of_row, action, keys, options in _options(view, route):
         new_key = _url_name(route, action) or path
         where, fix = strategy_source(keys, view.conditional_options, new_key, (code, f"Set {code} to {{strategy}}"))
-        yield StrategyUse(path, model, options.strategy, of_row, where, fix)
+        queryset = getattr(view, "queryset", None)
+        queryset = queryset.all() if isinstance(queryset, (models.QuerySet, models.Manager)) else None
+        yield StrategyUse(path, model, options.strategy, of_row, where, fix, queryset)
 
 
 def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

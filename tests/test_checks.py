@@ -26,7 +26,7 @@ from rest_framework.routers import SimpleRouter
 
 from conditional_api import conditional, drf
 from conditional_api.drf import ConditionalModelViewSet, ConditionalRetrieveMixin
-from tests.testapp.api import PostViewSet, WriterViewSet
+from tests.testapp.api import NoteSerializer, PostViewSet, WriterViewSet
 from tests.testapp.models import Book, Note, Post, Publisher, Shelf, Stamped
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -355,6 +355,50 @@ def test_a_list_whose_table_has_no_change_counter_is_a_warning(mount, views, ent
     assert [w.level for w in warnings] == [checks.WARNING], [w.msg for w in warnings]
     assert view in warnings[0].msg and "sessions.Session" in warnings[0].msg
     assert "full query" in warnings[0].msg and "VersionedModel" in (warnings[0].hint or "")
+
+
+class NotesWithRawSQLViewSet(ConditionalModelViewSet):
+    """A counted model whose list also reads a table no model has, in raw SQL."""
+
+    queryset = Note.objects.extra(where=["id NOT IN (SELECT 1 FROM not_a_model_table)"])
+    serializer_class = NoteSerializer
+
+
+@conditional(Note.objects.filter(text__in=Session.objects.values("session_key")).order_by("id"))
+def notes_beside_sessions(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("")
+
+
+@pytest.mark.parametrize(
+    "routes, entries, view, named",
+    [
+        pytest.param(
+            lambda: [path("notes/", notes_beside_sessions, name="notes-beside-sessions")],
+            {"notes-beside-sessions": {"strategy": "collection"}},
+            "notes_beside_sessions",
+            "sessions.Session",
+            id="decorator list joining sessions",
+        ),
+        pytest.param(
+            lambda: _router_routes("raw-notes", NotesWithRawSQLViewSet),
+            {"raw-notes-list": {"strategy": "collection"}, "raw-notes": {"strategy": "content"}},
+            "NotesWithRawSQLViewSet",
+            "raw SQL",
+            id="DRF list with raw SQL",
+        ),
+    ],
+)
+def test_a_list_reading_a_table_whose_writes_are_not_counted_names_it(mount, views, routes, entries, view, named):
+    mount(*routes())
+    views(entries)
+    warnings = reported("conditional_api.W002")
+    assert len(warnings) == 1 and view in warnings[0].msg and named in warnings[0].msg, [w.msg for w in warnings]
+
+
+def _router_routes(basename: str, viewset: Any) -> list[Any]:
+    router = SimpleRouter()
+    router.register(basename, viewset, basename=basename)
+    return [path("api/", include(router.urls))]
 
 
 def test_a_list_of_a_model_that_is_not_versioned_but_counted_is_no_warning(mount, views):
