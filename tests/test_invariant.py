@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import models, transaction
+from django.db import connection, connections, models, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, settings
@@ -69,6 +70,17 @@ AUTHOR_NAMES = ("Ada", "Grace", "Linus")
 TAG_NAMES = ("news", "http", "django", "cache", "rest", "sql")
 FIELD_PATHS = ("save", "save_update_fields", "update", "update_by_relation", "bulk_update", "update_or_create")
 MODELS: dict[str, type[models.Model]] = {"article": Article, "author": Author, "tag": Tag}
+#: Writes another connection commits while a client reads (PostgreSQL): each takes an article's pk and a round.
+RACED_WRITES: dict[str, Callable[[int, int], Any]] = {
+    "retitle the article": lambda pk, n: Article.objects.filter(pk=pk).update(title=TITLES[n % 3]),
+    "rename its author": lambda pk, n: Author.objects.filter(articles=pk).update(name=AUTHOR_NAMES[n % 3]),
+    "rename its tags": lambda pk, n: [
+        Tag.objects.filter(pk=tag).update(name=f"{TAG_NAMES[tag % 6]}-{tag}-{n}")
+        for tag in Tag.objects.filter(articles=pk).values_list("pk", flat=True)
+    ],
+    "relink its tags": lambda pk, n: Article.objects.get(pk=pk).tags.set(Tag.objects.order_by("?")[: n % 3]),
+}
+RACE_ROUNDS = 6
 INHERITED_PATHS = ("parent update", "parent save", "child save", "child update", "parent delete", "create")
 
 
@@ -493,6 +505,39 @@ class BlogMachine(RuleBasedStateMachine):
         """A list that reads other tables than its own: through joins, subqueries, ordering, prefetches, a scope."""
         q = data.draw(st.sampled_from(SHAPES[shape].values), label="q")
         self.check_read(user, f"/shapes/{adapter}/?" + urlencode({"shape": shape, "q": q}))
+
+    @precondition(lambda machine: connection.vendor == "postgresql" and Article.objects.exists())
+    @rule(data=st.data(), user=st.sampled_from(USERS), write=st.sampled_from(tuple(RACED_WRITES)))
+    @writes
+    def read_while_another_connection_writes(self, data: st.DataObject, user: str, write: str) -> None:
+        """A concurrent writer: while another connection commits writes, this user reads what it holds.
+
+        Each answer is recorded (one ETag, one body: an answer whose rows moved
+        while it was built carries no ETag); once the writer is done, the
+        clients revalidate (the invariant after each write).
+        """
+        article = self.pick(data, Article, "article")
+        urls = [url for holder, url in self.recent if holder == user] or [f"/api/articles/{article}/"]
+        failures: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                for round_number in range(RACE_ROUNDS):
+                    RACED_WRITES[write](article, round_number)
+            except BaseException as error:  # reported below
+                failures.append(error)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        while thread.is_alive():
+            for url in urls:
+                response = self.clients[user].get(url)
+                if response.status_code == 200 and response.headers.get("ETag"):
+                    self.record(user, url, response, f"GET {url} as {user}, racing {write}")
+        thread.join()
+        assert not failures, failures[0]
 
     @rule(user=st.sampled_from(USERS))
     def revalidate_everything_seen(self, user: str) -> None:
