@@ -154,6 +154,7 @@ class BlogMachine(RuleBasedStateMachine):
         self.recent: dict[tuple[str, str], None] = {}
         self.written = False
         self.emails = 0
+        self.notes_made = 0
 
     # -- setup ----------------------------------------------------------------
 
@@ -358,7 +359,8 @@ class BlogMachine(RuleBasedStateMachine):
         elif path == "parent delete":
             Note.objects.filter(pk=pk).delete()
         else:  # a new pinned note
-            PinnedNote.objects.create(key=f"pinned-{Note.objects.count()}-{pk}", text=text)
+            self.notes_made += 1
+            PinnedNote.objects.create(key=f"pinned-{self.notes_made}", text=text)
 
     @rule(data=st.data(), model=st.sampled_from(tuple(MODELS)), how=st.sampled_from(("instance", "queryset")))
     @writes
