@@ -43,7 +43,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from . import dependencies
 from .changes import record_change
-from .models import VersionedModel, VersionedQuerySet, touch_moved_parents, touch_parents
+from .models import VersionedModel, VersionedQuerySet, update_shown_rows
 
 __all__ = ["CountingQuerySet", "install", "is_counted"]
 
@@ -63,12 +63,7 @@ class CountingQuerySet(models.QuerySet[Any]):
             if not dependencies.stops_of(self.model):
                 rows = super().update(**kwargs)
             else:
-                # As VersionedQuerySet.update() does: lock, touch the parents that
-                # show the rows now, write exactly those rows, touch where moved keys point.
-                pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
-                touch_parents(self.model, pks, self.db, set(kwargs))
-                rows = models.QuerySet(model=self.model, using=self.db).filter(pk__in=pks).update(**kwargs)
-                touch_moved_parents(self.model, pks, self.db, set(kwargs))
+                rows, pks = update_shown_rows(self, kwargs, set(kwargs))
             if rows:
                 record_change(self.model, self.db, pks=pks)
         return rows

@@ -75,6 +75,7 @@ __all__ = [
     "touch_parents",
     "touch_pks",
     "touch_referrers",
+    "update_shown_rows",
     "use_link_manager",
     "use_versioned_base_manager",
 ]
@@ -150,17 +151,9 @@ class VersionedQuerySet(models.QuerySet[_M]):
                 kwargs[field.attname] = Greatest(kwargs[field.attname], field.bump_value(add=False))
         with transaction.atomic(using=self.db, savepoint=False):
             if not dependencies.stops_of(self.model):
-                rows = super().update(**kwargs)
-                pks = None
+                rows, pks = super().update(**kwargs), None
             else:
-                pks = dependencies.lock_rows(self.model, self.values("pk"), self.db)
-                # Before the write: the parents that show these rows now.
-                touch_parents(self.model, pks, self.db, written)
-                # Exactly the rows locked and touched: the filter run again
-                # could match rows that changed or were linked meanwhile.
-                rows = models.QuerySet(model=self.model, using=self.db).filter(pk__in=pks).update(**kwargs)
-                # After it: the parents that moved keys point at now.
-                touch_moved_parents(self.model, pks, self.db, written)
+                rows, pks = update_shown_rows(self, kwargs, written)
             if rows:
                 record_change(self.model, self.db, pks=pks)
         return rows
@@ -285,6 +278,26 @@ def bump_parents(touches: Mapping[type[models.Model], list[Q]], using: str) -> N
     """One bump per parent model: the rows any of its filters select (touches of one write, grouped)."""
     for parent, filters in touches.items():
         bump_rows(parent, reduce(or_, filters), using)
+
+
+def update_shown_rows(
+    queryset: models.QuerySet[Any], kwargs: dict[str, Any], written: Collection[str] | None
+) -> tuple[int, list[Any]]:
+    """Update rows that versioned rows show (``depends_on``), bumping those before and after; (rows, their pks).
+
+    Call it inside the write's transaction. ``written``: the fields written
+    (None: any, unseen).
+    """
+    model, using = queryset.model, queryset.db
+    pks = dependencies.lock_rows(model, queryset.values("pk"), using)
+    # Before the write: the parents that show these rows now.
+    touch_parents(model, pks, using, written)
+    # Exactly the rows locked and touched: the filter run again
+    # could match rows that changed or were linked meanwhile.
+    rows = models.QuerySet(model=model, using=using).filter(pk__in=pks).update(**kwargs)
+    # After it: the parents that moved keys point at now.
+    touch_moved_parents(model, pks, using, written)
+    return rows, pks
 
 
 def touch_parents(related: type[models.Model], rows: Any, using: str, written: Collection[str] | None = None) -> None:
