@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework import filters, generics, permissions, serializers, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from conditional_api.drf import (
@@ -17,6 +16,7 @@ from conditional_api.drf import (
     ConditionalRetrieveMixin,
     ConditionalUpdateMixin,
 )
+from example_project.blog.filters import boolean_param, key_param, text_param
 
 from .models import Label, Note, Post, Writer
 
@@ -158,34 +158,6 @@ class LabelSerializer(serializers.ModelSerializer):
         fields = ["id", "name"]
 
 
-_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-
-
-def _writer_id(value: str) -> int:
-    """An id the writer column can hold, from ASCII digits only.
-
-    ``str.isdigit()`` admits ``²`` and ``①``, which ``int()`` refuses, and
-    ``int()`` admits other scripts' digits such as ``٣``: neither is an id a
-    client writes. A number beyond the column's range is no id either (and
-    SQLite cannot even bind it).
-    """
-    if not (value.isascii() and value.isdigit()):
-        raise ValidationError({"writer": ["Expected a writer id."]})
-    number = int(value)
-    try:
-        Post._meta.get_field("writer").target_field.run_validators(number)
-    except DjangoValidationError:
-        raise ValidationError({"writer": ["Expected a writer id."]}) from None
-    return number
-
-
-def _label_name(value: str) -> str:
-    """A name a label can have: PostgreSQL text cannot hold NUL, so no label is named with one."""
-    if "\x00" in value:
-        raise ValidationError({"label": ["Expected a label name."]})
-    return value
-
-
 class PostFilter(filters.BaseFilterBackend):
     """``?published=``, ``?writer=`` and ``?label=`` on the list only: a detail URL names one post."""
 
@@ -194,14 +166,11 @@ class PostFilter(filters.BaseFilterBackend):
             return queryset
         params = request.query_params
         if "published" in params:
-            value = _BOOLEANS.get(params["published"].lower())
-            if value is None:
-                raise ValidationError({"published": ["Expected true or false."]})
-            queryset = queryset.filter(published=value)
+            queryset = queryset.filter(published=boolean_param("published", params["published"]))
         if "writer" in params:
-            queryset = queryset.filter(writer_id=_writer_id(params["writer"]))
+            queryset = queryset.filter(writer_id=key_param(Post, "writer", "writer", params["writer"]))
         if "label" in params:
-            queryset = queryset.filter(labels__name=_label_name(params["label"]))
+            queryset = queryset.filter(labels__name=text_param("label", params["label"], "a label name"))
         return queryset
 
 
