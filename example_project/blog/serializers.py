@@ -8,13 +8,13 @@ from rest_framework import serializers
 from .models import Article, Author, Tag
 
 
-class AuthorReferenceField(serializers.PrimaryKeyRelatedField):
-    """Written as an id, shown as ``{"id", "name"}``."""
+class NamedReferenceField(serializers.PrimaryKeyRelatedField):
+    """A related row written as its id and shown as ``{"id", "name"}`` (an article's author)."""
 
     def use_pk_only_optimization(self) -> bool:
         return False
 
-    def to_representation(self, value: Author) -> dict[str, Any]:
+    def to_representation(self, value: Any) -> dict[str, Any]:
         return {"id": value.pk, "name": value.name}
 
     def get_choices(self, cutoff: int | None = None) -> dict[Any, str]:
@@ -41,7 +41,7 @@ class TagNamesField(serializers.ListField):
 
 
 class ArticleSerializer(serializers.ModelSerializer):
-    author = AuthorReferenceField(queryset=Author.objects.all())
+    author = NamedReferenceField(queryset=Author.objects.all())
     tags = TagNamesField(required=False)
 
     class Meta:

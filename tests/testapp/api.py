@@ -17,6 +17,7 @@ from conditional_api.drf import (
     ConditionalUpdateMixin,
 )
 from example_project.blog.filters import boolean_param, key_param, text_param
+from example_project.blog.serializers import NamedReferenceField
 
 from .models import Label, Note, Post, Writer
 
@@ -84,29 +85,6 @@ class GuardedNoteView(ConditionalRetrieveMixin, ConditionalUpdateMixin, generics
         return self.update(request, *args, **kwargs)
 
 
-class WriterReferenceField(serializers.PrimaryKeyRelatedField):
-    """Written as an id, shown as ``{"id", "name"}``: the post shows its writer's name."""
-
-    def use_pk_only_optimization(self) -> bool:
-        return False
-
-    def to_representation(self, value: Writer) -> dict[str, Any]:
-        return {"id": value.pk, "name": value.name}
-
-    def get_choices(self, cutoff: int | None = None) -> dict[Any, str]:
-        """The browsable API's choices, keyed by the id this field accepts on write.
-
-        DRF keys them by ``to_representation()``, which here is a dict: no key
-        at all (the page answered 500), and no value the form could post back.
-        """
-        queryset = self.get_queryset()
-        if queryset is None:
-            return {}
-        if cutoff is not None:
-            queryset = queryset[:cutoff]
-        return {item.pk: self.display_value(item) for item in queryset}
-
-
 class LabelNamesField(serializers.ListField):
     """Labels as a sorted list of names; unknown names are created on write."""
 
@@ -117,7 +95,7 @@ class LabelNamesField(serializers.ListField):
 
 
 class PostSerializer(serializers.ModelSerializer):
-    writer = WriterReferenceField(queryset=Writer.objects.all())
+    writer = NamedReferenceField(queryset=Writer.objects.all())
     labels = LabelNamesField(required=False)
 
     class Meta:
