@@ -42,7 +42,6 @@ __all__ = [
     "forget_inserted",
     "in_current_transaction",
     "inserted_in_open_transaction",
-    "label_of",
     "read_changes",
     "read_state",
     "read_tables",
@@ -361,11 +360,6 @@ def read_tables(tables: Iterable[type[models.Model]], using: str) -> TableState:
     for convert in (*connection.ops.get_db_converters(column), *field.get_db_converters(connection)):
         changed_at = convert(changed_at, column, connection)
     return TableState(int(changes or 0), changed_at)
-
-
-def label_of(model: type[models.Model]) -> str:
-    """The label ``model``'s table is counted under (a proxy's is its concrete model's)."""
-    return _labels(model)[0]
 
 
 def read_changes(model: type[models.Model], using: str | None = None) -> int:
