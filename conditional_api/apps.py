@@ -1,4 +1,4 @@
-"""The app: system checks, write hooks, change counters and the validator cache's invalidation, connected once."""
+"""The app: checks, write hooks, change counters, the validator cache's invalidation and metrics, connected once."""
 
 from importlib.util import find_spec
 
@@ -16,6 +16,7 @@ class ConditionalApiConfig(AppConfig):
         # Imported here, not at the top: they use models, which need the app registry.
         from . import cache, checks, counting, hooks
         from .changes import table_changed
+        from .conf import api_settings
 
         checks.register()
         if find_spec("rest_framework") is not None:
@@ -26,3 +27,7 @@ class ConditionalApiConfig(AppConfig):
         hooks.install()
         counting.install()
         table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")
+        if api_settings.METRICS is True and find_spec("prometheus_client") is not None:
+            from . import metrics
+
+            metrics.install()

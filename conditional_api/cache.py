@@ -75,7 +75,7 @@ from django.db.models.sql.where import ExtraWhere, NothingNode
 
 from .conf import api_settings
 from .models import VersionedModel
-from .rows import find_state_row, query_fingerprint
+from .rows import find_state_row, mark_cache_result, query_fingerprint
 
 __all__ = ["ENTRY_SECONDS", "GENERATION_SECONDS", "CachedLookup", "find_row", "invalidate", "lookup"]
 
@@ -279,12 +279,16 @@ def find_row(queryset: models.QuerySet[Any], lookup_field: str, value: Any, *, c
     finds fills the cache; raises ``MultipleObjectsReturned`` as
     ``find_state_row`` does.
     """
-    found = lookup(queryset, lookup_field, value) if cached else _MISS
+    if not cached:
+        return find_state_row(queryset, lookup_field, value)
+    found = lookup(queryset, lookup_field, value)
     if found.row is not None:
+        mark_cache_result(found.row, hit=True)
         return found.row
     row = find_state_row(queryset, lookup_field, value)
     if row is not None:
         found.fill(row)
+        mark_cache_result(row, hit=False)
     return row
 
 

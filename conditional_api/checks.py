@@ -1,7 +1,8 @@
 """System checks: wrong settings, unsafe managers and views their settings cannot serve fail at startup, with the fix.
 
-Settings (E001), ``depends_on`` paths (E002), managers (W001) and the
-validator cache (E005) are checked on their own. The checks tagged ``urls``
+Settings (E001), ``depends_on`` paths (E002), managers (W001), the
+validator cache (E005), metrics (E006) and verification's cache (E007) are
+checked on their own. The checks tagged ``urls``
 walk the root URLconf, as Django's own URL checks do: a ``VIEWS`` key that
 names no view in it (E003), a strategy a view's model cannot serve (E004,
 W002); the DRF adapter checks its views the same way, and what their
@@ -15,6 +16,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 from django.apps import apps
@@ -42,6 +44,7 @@ def register() -> None:
     """Register the checks with Django's framework (from the app's ``ready()``)."""
     checks.register(check_settings)
     checks.register(check_validator_cache, checks.Tags.caches)
+    checks.register(check_observability, checks.Tags.caches)
     checks.register(check_versioned_managers)
     checks.register(check_dependencies)
     checks.register(check_view_names, checks.Tags.urls)
@@ -157,6 +160,37 @@ def check_validator_cache(app_configs: Any = None, **kwargs: Any) -> list[checks
         )
         for key in _caching_keys()
     ]
+
+
+# -- metrics and verification need their parts ---------------------------------------
+
+
+def check_observability(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``METRICS`` without prometheus_client, or ``VERIFY_RATE`` without a cache to keep digests, does nothing."""
+    user = _user_setting()
+    problems: list[checks.CheckMessage] = []
+    if user.get("METRICS") is True and find_spec("prometheus_client") is None:
+        problems.append(
+            checks.Error(
+                f"{SETTING_NAME}['METRICS'] is True, but prometheus_client is not installed: nothing is counted.",
+                hint="pip install 'conditional-api[metrics]', or set METRICS to False.",
+                id="conditional_api.E006",
+            )
+        )
+    rate = user.get("VERIFY_RATE")
+    alias = user.get("CACHE") or "default"
+    config = getattr(settings, "CACHES", {}).get(alias) if isinstance(alias, str) else None
+    if isinstance(rate, (int, float)) and rate > 0 and (not isinstance(config, Mapping) or _keeps_nothing(config)):
+        problems.append(
+            checks.Error(
+                f"{SETTING_NAME}['VERIFY_RATE'] is {rate!r}, but the cache that keeps served digests "
+                f"({SETTING_NAME}['CACHE'], else 'default': {alias!r}) keeps nothing: no 304 is ever verified.",
+                hint=f"Set {SETTING_NAME}['CACHE'] to a cache in CACHES that keeps entries (Redis when several "
+                "processes serve), or set VERIFY_RATE to 0.",
+                id="conditional_api.E007",
+            )
+        )
+    return problems
 
 
 # -- the views the root URLconf routes ---------------------------------------------

@@ -65,6 +65,13 @@ TOP_LEVEL_DEFAULTS: dict[str, Any] = {
     # The Django cache alias that views with cache_validators keep their
     # validators in (conditional_api.cache); None: no validator cache.
     "CACHE": None,
+    # Count decisions in Prometheus (conditional_api.metrics; the metrics extra).
+    "METRICS": False,
+    # The share of 304s (0 to 1) that also build their 200 to catch a stale
+    # validator (conditional_api.verification); 0: none, nothing recorded.
+    "VERIFY_RATE": 0,
+    # A 304 found stale is answered with the 200 it should have been.
+    "VERIFY_SERVE_200": False,
 }
 
 STRATEGY_ALIASES = {
@@ -182,6 +189,15 @@ def validate_settings() -> list[str]:
     cache = user.get("CACHE")
     if cache is not None and cache not in getattr(settings, "CACHES", {}):
         errors.append(f"{SETTING_NAME}['CACHE'] is {cache!r}, which is not a cache in CACHES; name one, or None.")
+    for key in ("METRICS", "VERIFY_SERVE_200"):
+        if not isinstance(user.get(key, False), bool):
+            errors.append(f"{SETTING_NAME}[{key!r}] must be True or False, not {user[key]!r}.")
+    rate = user.get("VERIFY_RATE", 0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        errors.append(
+            f"{SETTING_NAME}['VERIFY_RATE'] is {rate!r}; expected the share of 304s to verify, "
+            "a number from 0 (none) to 1 (all), such as 0.01."
+        )
     if not _is_str_list(user.get("SKIP_FORMATS", ())):
         errors.append(f"{SETTING_NAME}['SKIP_FORMATS'] must be a list of renderer formats such as ['api'].")
     return errors

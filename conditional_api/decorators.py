@@ -32,7 +32,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from .cache import find_row
 from .conf import ViewOptions, view_options
-from .flow import Flow, Written
+from .flow import Flow, Written, is_success
 from .preconditions import Decision, Outcome
 from .responses import decision_response, mark_audience, not_modified, stamp_validators
 from .rows import state_queryset
@@ -86,10 +86,10 @@ class _Conditional:
 
     def flow(self, request: HttpRequest) -> Flow:
         match = getattr(request, "resolver_match", None)
-        options = view_options([self.view_path, match.url_name if match else None], self.explicit)
-        return Flow(
-            request, options, Variant.from_request(request, query_params=options.query_params, vary=options.vary)
-        )
+        url_name = match.url_name if match else None
+        options = view_options([self.view_path, url_name], self.explicit)
+        variant = Variant.from_request(request, query_params=options.query_params, vary=options.vary)
+        return Flow(request, options, variant, view=url_name or self.view_path)
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         source = self.queryset
@@ -143,18 +143,31 @@ class _Conditional:
         rendered = flow.rendered(current, response.status_code, lambda: _content(response))
         if rendered is not None:
             validator, decision = rendered
-            response = (
-                stamp_validators(response, validator, flow.options)
-                if decision.proceed
-                else _answer(decision, validator, flow.options)
-            )
-        return mark_audience(response, flow.request, flow.options)
+            if decision.proceed:
+                response = stamp_validators(response, validator, flow.options)
+                flow.served(validator, lambda: _content(response))
+            else:
+                response = _answer(decision, validator, flow.options)
+        return self.answered(flow, mark_audience(response, flow.request, flow.options))
+
+    def after_check(
+        self, flow: Flow, current: Current, not_modified: HttpResponseBase, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        """A sampled 304 and the 200 the view built for it: the 304, unless that 200 shows the validator stale."""
+        content = _content(response) if is_success(response.status_code) else None
+        if flow.stands(current, content):
+            return self.answered(flow, not_modified)
+        return self.answered(flow, mark_audience(response, flow.request, flow.options))
 
     def after_write(self, flow: Flow, written: Written[HttpResponseBase]) -> HttpResponseBase:
         response = written.response
         if written.stamp:
             stamp_validators(response, written.validator, flow.options)
-        return mark_audience(response, flow.request, flow.options)
+        return self.answered(flow, mark_audience(response, flow.request, flow.options))
+
+    def answered(self, flow: Flow, response: HttpResponseBase) -> HttpResponseBase:
+        flow.answered(response.status_code)
+        return response
 
 
 def conditional(
@@ -206,7 +219,10 @@ def conditional(
                 current = await sync_to_async(core.read)(flow, request, kwargs)
                 decision, early = core.before(flow, current)
                 if early is not None:
-                    return early
+                    if flow.verifies(current, decision):
+                        response = await view(request, *args, **kwargs)
+                        return await sync_to_async(core.after_check)(flow, current, early, response)
+                    return core.answered(flow, early)
                 if flow.safe:
                     response = await view(request, *args, **kwargs)
                     return await sync_to_async(core.after_read)(flow, current, response)
@@ -225,7 +241,9 @@ def conditional(
             current = core.read(flow, request, kwargs)
             decision, early = core.before(flow, current)
             if early is not None:
-                return early
+                if flow.verifies(current, decision):
+                    return core.after_check(flow, current, early, view(request, *args, **kwargs))
+                return core.answered(flow, early)
             if flow.safe:
                 return core.after_read(flow, current, view(request, *args, **kwargs))
             written = flow.write(current, decision, lambda: view(request, *args, **kwargs), decision_response)

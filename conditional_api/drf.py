@@ -197,11 +197,13 @@ class ConditionalMixin(_GenericView):
                 flows[action] = None
             else:
                 options = self.get_conditional_options(action)
+                match = getattr(self.request, "resolver_match", None)
                 flows[action] = Flow(
                     cast(HttpRequest, self.request),
                     options,
                     self.get_variant(options),
                     self.get_validator_strategy(options),
+                    view=(match.url_name if match else None) or f"{type(self).__module__}.{type(self).__qualname__}",
                 )
         return flows[action]
 
@@ -293,12 +295,24 @@ class ConditionalMixin(_GenericView):
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         """Stamp the validators on a 2xx or 304, the one place they are set; say who may reuse any answer."""
         response = super().finalize_response(request, response, *args, **kwargs)
+        flow = (self._flows or {}).get(None)
         if self._stamp is not None and (is_success(response.status_code) or isinstance(response, NotModifiedResponse)):
             validator, options = self._stamp
             stamp_validators(response, validator, options)
+            if flow is not None and is_success(response.status_code):
+                flow.served(validator, lambda: response.render().content)
         # Every answer, validated or not: a 401, or the browsable API's page, depends on who asks too.
-        flow = (self._flows or {}).get(None)
         mark_audience(response, cast(HttpRequest, request), flow.options if flow else self.get_conditional_options())
+        if flow is not None:
+            flow.answered(response.status_code)
+        return response
+
+    def _checked(self, flow: Flow, current: Current, not_modified: Response, response: Response) -> Response:
+        """A sampled 304 and the 200 DRF built for it: the 304, unless that 200 shows the validator stale."""
+        content = self._render_now(response) if is_success(response.status_code) else None
+        if flow.stands(current, content):
+            return not_modified
+        self._stamp = None
         return response
 
     def conditional_write(
@@ -330,6 +344,8 @@ class ConditionalRetrieveMixin(ConditionalMixin, mixins.RetrieveModelMixin):
         if flow.needs_read():
             current = flow.read_row(self._validator_lookup())
             if (not_modified := self._decide(flow, current)) is not None:
+                if flow.verifies(current, cast(Decision, flow.decision)):
+                    return self._checked(flow, current, not_modified, super().retrieve(request, *args, **kwargs))
                 return not_modified
         with _Statements() as statements:
             response = super().retrieve(request, *args, **kwargs)
@@ -349,15 +365,18 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
         """What the list's bytes depend on besides its rows: pagination links copy the absolute URL."""
         return (self.request.build_absolute_uri(),) if self.paginator is not None else ()
 
-    #: While ``list()`` runs: its flow, and what was read of the collection.
+    #: While ``list()`` runs: its flow, what was read of the collection, and a 304 whose 200 is built to verify it.
     _listing: Flow | None = None
     _listed: Current | None = None
+    _verifying: Response | None = None
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self._listing = self.conditional_flow()
         response = super().list(request, *args, **kwargs)
         if self._listing is None or self._listed is None:
             return response
+        if self._verifying is not None:
+            return self._checked(self._listing, self._listed, self._verifying, response)
         return self._shown(self._listing, self._listed, response)
 
     def paginate_queryset(self, queryset: Any) -> Any:
@@ -370,7 +389,9 @@ class ConditionalListMixin(ConditionalMixin, mixins.ListModelMixin):
         if flow is not None and self._listed is None:
             self._listed = flow.read_collection(queryset, self.get_collection_extra())
             if (not_modified := self._decide(flow, self._listed)) is not None:
-                raise _Answered(not_modified)
+                if not flow.verifies(self._listed, cast(Decision, flow.decision)):
+                    raise _Answered(not_modified)
+                self._verifying = not_modified  # list() builds the page, then keeps the 304 or answers the 200
         return super().paginate_queryset(queryset)
 
 

@@ -13,6 +13,9 @@
                   (compare-and-set), then reads the validator it left
       4. stamp    the response carries the validator of its bytes; the
                   content strategy decides only now
+      5. report   the ``decision_made`` signal and the ``conditional_api``
+                  logger say what was answered and why; a sampled 304
+                  builds its 200 to verify the validator still holds
 
 The adapters (``decorators`` for function views, ``drf`` for DRF views) are
 translations: they build a :class:`Flow` for the request, say which resource
@@ -23,6 +26,8 @@ post-helper) is the model.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
@@ -30,8 +35,10 @@ from typing import Any, Final, Generic, TypeVar
 from django.db import models, transaction
 from django.http import HttpRequest
 
+from . import verification
 from .conf import ViewOptions, api_settings
 from .preconditions import SAFE_METHODS, WRITE_GUARDS, Decision, Outcome, evaluate, has_preconditions
+from .signals import decision_made, stale_validator
 from .validators import EXISTS_WITHOUT_VALIDATOR, Current, RowLookup, Validator, ValidatorStrategy, Variant
 
 __all__ = ["Flow", "Written", "is_success"]
@@ -40,6 +47,16 @@ R = TypeVar("R")
 
 #: Nothing to decide: the view answers as it would without preconditions.
 _UNCONDITIONAL: Final = Decision(Outcome.PROCEED)
+
+logger = logging.getLogger("conditional_api")
+
+#: The level each answer of the package is logged at; the view's own answers are not logged.
+_LOG_LEVELS: Final = {
+    Outcome.NOT_MODIFIED: logging.DEBUG,
+    Outcome.BAD_REQUEST: logging.INFO,
+    Outcome.PRECONDITION_FAILED: logging.INFO,
+    Outcome.PRECONDITION_REQUIRED: logging.INFO,
+}
 
 
 def is_success(status_code: int) -> bool:
@@ -60,7 +77,12 @@ class Flow:
     """The conditional handling of one request: read, decide, proceed, stamp."""
 
     def __init__(
-        self, request: HttpRequest, options: ViewOptions, variant: Variant, strategy: ValidatorStrategy | None = None
+        self,
+        request: HttpRequest,
+        options: ViewOptions,
+        variant: Variant,
+        strategy: ValidatorStrategy | None = None,
+        view: str = "",
     ) -> None:
         self.request = request
         self.options = options
@@ -68,6 +90,13 @@ class Flow:
         self.strategy = strategy or options.strategy
         self.release = api_settings.release
         self.safe = request.method in SAFE_METHODS
+        #: What step 5 reports: the view's name, when the flow started, what was decided and how soon.
+        self.view = view
+        self.started = time.perf_counter()
+        self.decision: Decision | None = None
+        self.seconds: float | None = None
+        self.cached: bool | None = None
+        self._reported = False
 
     # -- 1. read ---------------------------------------------------------------
 
@@ -96,6 +125,15 @@ class Flow:
 
     def decide(self, current: Current) -> Decision:
         """§13.2.2 against what was read; a decision that does not proceed is the whole answer."""
+        self.cached = current.cached
+        return self._decided(self._decide(current))
+
+    def _decided(self, decision: Decision) -> Decision:
+        self.decision = decision
+        self.seconds = time.perf_counter() - self.started
+        return decision
+
+    def _decide(self, current: Current) -> Decision:
         validator = current.validator
         if current.known and validator is None and (self.safe or not has_preconditions(self.request, WRITE_GUARDS)):
             # §13.2.1: preconditions apply to an answer that would be 2xx.
@@ -144,17 +182,14 @@ class Flow:
                 response = call()
                 if is_success(getattr(response, "status_code", 0)):
                     transaction.set_rollback(True, using=current.using)
-                    return Written(refuse(Decision(Outcome.PRECONDITION_FAILED, decision.reason)))
+                    return Written(refuse(self._decided(Decision(Outcome.PRECONDITION_FAILED, decision.reason))))
             return Written(response)
         if current.claim is None:
             return Written(call())
         with transaction.atomic(using=current.using):
             if decision.conditional and not current.claim():
-                return Written(
-                    refuse(
-                        Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked.")
-                    )
-                )
+                changed = Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked.")
+                return Written(refuse(self._decided(changed)))
             response = call()
             status = getattr(response, "status_code", 0)
             if is_success(status) and self.request.method != "DELETE" and current.reread is not None:
@@ -190,7 +225,7 @@ class Flow:
         if body is None:
             return None, _UNCONDITIONAL
         validator = self.strategy.read_content(body, self.variant, self.release)
-        return validator, evaluate(self.request, validator)
+        return validator, self._decided(evaluate(self.request, validator))
 
     def confirmed(self, current: Current) -> Validator | None:
         """The validator read before the view, if it still holds now that the bytes are built; else None.
@@ -207,3 +242,96 @@ class Flow:
         if current.reread is None:
             return current.validator
         return current.validator if current.reread() == current.validator else None
+
+    # -- 5. report -----------------------------------------------------------------
+
+    def served(self, validator: Validator | None, content: Callable[[], bytes | None]) -> None:
+        """A read's 200 goes out under ``validator``: while 304s are verified, its digest is recorded."""
+        if self.safe and validator is not None and validator.etag and verification.recording():
+            body = content()
+            if body is not None:
+                verification.record(self.request, validator.etag, body)
+
+    def verifies(self, current: Current, decision: Decision) -> bool:
+        """Whether this 304 is one the sample verifies: the adapter then builds its 200 and asks :meth:`stands`.
+
+        Only a validator read before the view can be wrong about the bytes;
+        one derived from them (the content strategy) cannot.
+        """
+        return decision.outcome is Outcome.NOT_MODIFIED and current.known and verification.sampled()
+
+    def stands(self, current: Current, content: bytes | None) -> bool:
+        """Whether the 304 stands, given the 200 the view built for it; False: answer that 200, without validators.
+
+        A 200 other than the one once served under the ETag is a stale
+        validator: reported, and answered with the 200 where
+        ``VERIFY_SERVE_200`` says so. A write that committed while the 200
+        was built moved the validator: nothing is compared then.
+        """
+        validator = current.validator
+        if content is None or validator is None or not validator.etag or self.confirmed(current) is None:
+            return True
+        incident = verification.compare(self.request, validator.etag, content)
+        if incident is None:
+            return True
+        logger.error(
+            "Stale validator: %s answered 304 for %s under ETag %s, but its 200 is now %s, not the %s served "
+            "under that ETag. A write path changes this representation without changing its validator: "
+            "check the model's depends_on and the writes that bypass the ORM.",
+            self.view,
+            incident.url,
+            incident.etag,
+            incident.current_digest,
+            incident.served_digest,
+        )
+        stale_validator.send(
+            type(self.strategy),
+            request=self.request,
+            view=self.view,
+            url=incident.url,
+            etag=incident.etag,
+            served_digest=incident.served_digest,
+            current_digest=incident.current_digest,
+        )
+        if not api_settings.VERIFY_SERVE_200:
+            return True
+        self.decision = _UNCONDITIONAL
+        return False
+
+    def answered(self, status_code: int) -> None:
+        """Say once what was answered and why: ``decision_made``, and the log for the package's own answers."""
+        if self._reported:
+            return
+        self._reported = True
+        decision = self.decision or _UNCONDITIONAL
+        reason = "" if decision.proceed else decision.reason
+        level = _LOG_LEVELS.get(decision.outcome) if status_code == decision.outcome else None
+        if level is not None and logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "%s %s %s (%s): %s %s",
+                self.request.method,
+                self.request.get_full_path(),
+                status_code,
+                self.view,
+                reason,
+                _source(self.strategy.name, self.cached),
+            )
+        if decision_made.receivers:
+            decision_made.send(
+                type(self.strategy),
+                request=self.request,
+                view=self.view,
+                method=self.request.method,
+                outcome=status_code,
+                strategy=self.strategy.name,
+                reason=reason,
+                cached=self.cached,
+                seconds=self.seconds,
+            )
+
+
+def _source(strategy: str, cached: bool | None) -> str:
+    if cached is None:
+        return f"[{strategy} strategy]"
+    return f"[{strategy} strategy, validator cache {'hit' if cached else 'miss'}]"

@@ -242,14 +242,14 @@ def evaluate(request: HttpRequest, validator: Validator | None, *, require_preco
             passed = True
         if not passed:
             if safe:
-                return Decision(Outcome.NOT_MODIFIED)
+                return Decision(Outcome.NOT_MODIFIED, "If-None-Match matches the current ETag.")
             return Decision(Outcome.PRECONDITION_FAILED, "If-None-Match matches the current ETag.")
     # Step 4: If-Modified-Since, only on GET and HEAD and without If-None-Match
     # (§13.1.3), and only when the resource has a modification date.
     elif safe and last_modified is not None:
         if_modified_since = _http_date(request, "HTTP_IF_MODIFIED_SINCE")
         if if_modified_since is not None and last_modified <= if_modified_since:
-            return Decision(Outcome.NOT_MODIFIED)
+            return Decision(Outcome.NOT_MODIFIED, "Not modified since If-Modified-Since.")
 
     conditional = (
         if_match is not None

@@ -20,7 +20,27 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import models
 
-__all__ = ["find_state_row", "query_fingerprint", "row_selection", "state_queryset"]
+__all__ = [
+    "find_state_row",
+    "from_validator_cache",
+    "mark_cache_result",
+    "query_fingerprint",
+    "row_selection",
+    "state_queryset",
+]
+
+#: Where a row found through the validator cache says whether the cache had it.
+_CACHE_RESULT = "_conditional_api_cache_hit"
+
+
+def mark_cache_result(row: models.Model, hit: bool) -> None:
+    """Note on a row looked up through the validator cache whether the cache served it."""
+    row.__dict__[_CACHE_RESULT] = hit
+
+
+def from_validator_cache(row: models.Model | None) -> bool | None:
+    """True: the validator cache served the row; False: it was asked and the database answered; None: not asked."""
+    return None if row is None else row.__dict__.get(_CACHE_RESULT)
 
 
 def _loading_only(queryset: models.QuerySet[Any], fields: tuple[str, ...]) -> models.QuerySet[Any]:

@@ -26,7 +26,7 @@ from .conf import api_settings
 from .counting import is_counted
 from .fields import LastModifiedField
 from .models import claim_state
-from .rows import query_fingerprint, row_selection
+from .rows import from_validator_cache, query_fingerprint, row_selection
 from .tables import tables_read
 from .validators import (
     UNKNOWN_UNTIL_RENDERED,
@@ -130,6 +130,7 @@ class ModelStrategy(ValidatorStrategy):
             reread=reread,
             using=using,
             row=row,
+            cached=from_validator_cache(row),
         )
 
     def read_row(self, lookup: RowLookup, variant: Variant, release: str) -> Current:

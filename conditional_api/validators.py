@@ -151,6 +151,8 @@ class Current:
     using: str | None = None
     #: The row the validator was read from (only its state columns may be loaded).
     row: models.Model | None = None
+    #: True: the validator cache served the validator; False: it missed; None: it was not asked.
+    cached: bool | None = None
 
 
 #: Nothing is known before the view runs: the rendered bytes decide.

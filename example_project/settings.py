@@ -9,6 +9,7 @@ DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
 """
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -96,6 +97,8 @@ REST_FRAMEWORK = {
 CONDITIONAL_API = {
     "RELEASE": os.environ.get("CONDITIONAL_API_RELEASE", "example-1"),
     "CACHE": "default" if CACHE_URL else None,
+    # Decisions counted for /metrics when the metrics extra is installed.
+    "METRICS": find_spec("prometheus_client") is not None,
     "DEFAULTS": {"cache_control": "no-cache", "cache_validators": bool(CACHE_URL)},
     "VIEWS": {
         "article-detail": {"strategy": "version", "require_precondition": True, "query_params": []},

@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
@@ -13,3 +15,8 @@ urlpatterns = [
     path("plain/articles/", views.plain_article_list, name="plain-article-list"),
     path("plain/articles/<int:pk>/", views.plain_article_detail, name="plain-article-detail"),
 ]
+
+if find_spec("prometheus_client") is not None:
+    from conditional_api.metrics import metrics_view
+
+    urlpatterns.append(path("metrics", metrics_view, name="metrics"))

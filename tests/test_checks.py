@@ -493,6 +493,33 @@ def test_a_validator_cache_that_keeps_them_or_is_not_used_is_fine(settings, conf
     assert reported("conditional_api.E005") == []
 
 
+def test_metrics_without_prometheus_client_is_an_error(settings, monkeypatch):
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if the extra were not installed
+    settings.CONDITIONAL_API = {"METRICS": True}
+    [error] = reported("conditional_api.E006")
+    assert "METRICS" in error.msg and "pip install 'conditional-api[metrics]'" in (error.hint or "")
+    settings.CONDITIONAL_API = {"METRICS": False}
+    assert reported("conditional_api.E006") == []
+
+
+@pytest.mark.parametrize(
+    "caches, config, fine",
+    [
+        pytest.param({"default": DUMMY}, {"VERIFY_RATE": 0.01}, False, id="the default cache keeps nothing"),
+        pytest.param({"default": LOCMEM, "dummy": DUMMY}, {"VERIFY_RATE": 0.01, "CACHE": "dummy"}, False, id="CACHE"),
+        pytest.param({"default": LOCMEM}, {"VERIFY_RATE": 0.01}, True, id="local memory"),
+        pytest.param({"default": DUMMY}, {"VERIFY_RATE": 0}, True, id="not verifying"),
+    ],
+)
+def test_verifying_without_a_cache_that_keeps_digests_is_an_error(settings, caches, config, fine):
+    settings.CACHES = caches
+    settings.CONDITIONAL_API = config
+    errors = reported("conditional_api.E007")
+    assert (errors == []) is fine, [e.msg for e in errors]
+    if not fine:
+        assert "VERIFY_RATE" in errors[0].msg and "no 304 is ever verified" in errors[0].msg
+
+
 # -- what the representation shows, the model declares --------------------------------
 
 

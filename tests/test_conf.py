@@ -37,6 +37,11 @@ from conditional_api.strategies import ContentStrategy, UpdatedAtStrategy, Versi
         ),
         ({"RELESE": "1"}, "has the unknown key 'RELESE'"),
         ({"SKIP_FORMATS": "api"}, "['SKIP_FORMATS'] must be a list of renderer formats"),
+        ({"METRICS": "yes"}, "['METRICS'] must be True or False, not 'yes'"),
+        ({"VERIFY_SERVE_200": 1}, "['VERIFY_SERVE_200'] must be True or False, not 1"),
+        ({"VERIFY_RATE": 5}, "['VERIFY_RATE'] is 5; expected the share of 304s to verify, a number from 0"),
+        ({"VERIFY_RATE": "1%"}, "['VERIFY_RATE'] is '1%'; expected the share"),
+        ({"VERIFY_RATE": True}, "['VERIFY_RATE'] is True; expected the share"),
     ],
 )
 def test_wrong_settings_fail_the_system_check_naming_key_and_fix(value, message):

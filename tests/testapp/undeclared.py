@@ -1,0 +1,59 @@
+"""A dependency declaration broken on purpose: reminders shown with their note owner's name.
+
+``Reminder.depends_on`` names ``note`` but not ``note__owner``, so renaming
+the owner changes these bodies and not their validators: the stale 304 that
+sampled verification exists to catch. Mounted only by the tests that want
+it (``pytest.mark.urls``), so the suite's own URLconf stays clean of W003.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import include, path
+from rest_framework import serializers
+from rest_framework.routers import SimpleRouter
+
+from conditional_api import conditional
+from conditional_api.drf import ConditionalReadOnlyModelViewSet
+
+from .models import Reminder
+
+
+def _shown(reminder: Reminder) -> dict[str, str]:
+    owner = reminder.note.owner
+    return {"text": reminder.text, "owner": owner.username if owner else ""}
+
+
+@conditional(Reminder, query_params=[])
+def reminder_detail(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(_shown(get_object_or_404(Reminder.objects.select_related("note__owner"), pk=pk)))
+
+
+@conditional(Reminder, query_params=[])
+async def reminder_detail_async(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(_shown(await Reminder.objects.select_related("note__owner").aget(pk=pk)))
+
+
+class ReminderSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="note.owner.username", default="")
+
+    class Meta:
+        model = Reminder
+        fields = ["text", "owner"]
+
+
+class ReminderViewSet(ConditionalReadOnlyModelViewSet):
+    queryset = Reminder.objects.select_related("note__owner").order_by("id")
+    serializer_class = ReminderSerializer
+    conditional_options = {"query_params": []}
+
+
+router = SimpleRouter()
+router.register("reminders", ReminderViewSet, basename="reminder")
+
+urlpatterns = [
+    path("drf/", include(router.urls)),
+    path("plain/reminders/<int:pk>/", reminder_detail, name="plain-reminder-detail"),
+    path("async/reminders/<int:pk>/", reminder_detail_async, name="async-reminder-detail"),
+]
