@@ -31,6 +31,8 @@ example_views = CONDITIONAL_API["VIEWS"]
 CONDITIONAL_API = {
     **CONDITIONAL_API,
     "CACHE": "default",
+    # BENCH_VERIFY_RATE: the share of 304s that sampled verification rebuilds (what it costs).
+    "VERIFY_RATE": float(os.environ.get("BENCH_VERIFY_RATE", "0")),
     "VIEWS": {
         **{name: example_views[name] for name in ("article-detail", "article-list", "plain-article-detail")},
         "article-cached-detail": {**example_views["article-detail"], "cache_validators": True},

@@ -3,7 +3,8 @@
 Read from the environment: DATABASE_URL (default SQLite at db.sqlite3 in the
 repository root), CACHE_URL (``locmem://`` or ``redis://host:port/db``; when
 set, the detail views keep their validators in that cache), CONDITIONAL_API_RELEASE
-(the ETag salt), DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_DEBUG (1/0),
+(the ETag salt), CONDITIONAL_API_VERIFY_RATE (the share of 304s verified,
+default 0), DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_DEBUG (1/0),
 DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
 (comma-separated, added to localhost and 127.0.0.1).
 """
@@ -99,6 +100,8 @@ CONDITIONAL_API = {
     "CACHE": "default" if CACHE_URL else None,
     # Decisions counted for /metrics when the metrics extra is installed.
     "METRICS": find_spec("prometheus_client") is not None,
+    # The share of 304s that also build their 200 to catch a stale validator.
+    "VERIFY_RATE": float(os.environ.get("CONDITIONAL_API_VERIFY_RATE", "0")),
     "DEFAULTS": {"cache_control": "no-cache", "cache_validators": bool(CACHE_URL)},
     "VIEWS": {
         "article-detail": {"strategy": "version", "require_precondition": True, "query_params": []},

@@ -30,5 +30,7 @@ def test_the_readme_has_an_example_for_each_way_of_use():
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.strip().splitlines()[-1][:40] for s in SNIPPETS])
 def test_readme_example_is_code_the_suite_runs(snippet):
+    if snippet.strip("\n") in SOURCES:
+        return  # verbatim, indentation included: entries of a dict the source holds, say
     missing = [chunk for chunk in chunks(snippet) if chunk not in SOURCES]
     assert not missing, f"README example not found in example_project/ or tests/testapp/: {missing[0][:200]}"
