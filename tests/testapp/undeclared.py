@@ -25,8 +25,14 @@ def _shown(reminder: Reminder) -> dict[str, str]:
     return {"text": reminder.text, "owner": owner.username if owner else ""}
 
 
+#: Texts to write to the reminder while the view builds its body: a write committing in the middle of a request.
+WRITE_WHILE_BUILDING: list[str] = []
+
+
 @conditional(Reminder, query_params=[])
 def reminder_detail(request: HttpRequest, pk: int) -> JsonResponse:
+    if WRITE_WHILE_BUILDING:
+        Reminder.objects.filter(pk=pk).update(text=WRITE_WHILE_BUILDING.pop())
     return JsonResponse(_shown(get_object_or_404(Reminder.objects.select_related("note__owner"), pk=pk)))
 
 
