@@ -34,7 +34,7 @@ from .cache import find_row
 from .conf import ViewOptions, view_options
 from .flow import Flow, Written, is_success
 from .preconditions import Decision, Outcome
-from .responses import decision_response, mark_audience, not_modified, stamp_validators
+from .responses import decision_response, mark_audience, not_modified, stamp_current, stamp_validators
 from .rows import state_queryset
 from .validators import Columns, Current, RowLookup, Validator, Variant
 
@@ -166,6 +166,8 @@ class _Conditional:
         return self.answered(flow, mark_audience(response, flow.request, flow.options))
 
     def answered(self, flow: Flow, response: HttpResponseBase) -> HttpResponseBase:
+        """Every answer leaves here: a refusal with the current validators, then reported."""
+        stamp_current(response, flow.current_for(response.status_code))
         flow.answered(response.status_code)
         return response
 

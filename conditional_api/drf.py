@@ -51,7 +51,7 @@ from .conf import ViewOptions, api_settings, validate_settings, view_options
 from .flow import Flow, is_success
 from .models import VersionedModel
 from .preconditions import SAFE_METHODS, Decision, Outcome
-from .responses import WithoutContentLength, mark_audience, stamp_validators
+from .responses import WithoutContentLength, mark_audience, stamp_current, stamp_validators
 from .rows import state_queryset
 from .strategies import ContentStrategy
 from .validators import EXISTS_WITHOUT_VALIDATOR, Columns, Current, RowLookup, Validator, ValidatorStrategy, Variant
@@ -304,6 +304,7 @@ class ConditionalMixin(_GenericView):
         # Every answer, validated or not: a 401, or the browsable API's page, depends on who asks too.
         mark_audience(response, cast(HttpRequest, request), flow.options if flow else self.get_conditional_options())
         if flow is not None:
+            stamp_current(response, flow.current_for(response.status_code))
             flow.answered(response.status_code)
         return response
 

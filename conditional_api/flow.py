@@ -50,6 +50,9 @@ _UNCONDITIONAL: Final = Decision(Outcome.PROCEED)
 
 logger = logging.getLogger("conditional_api")
 
+#: Answers that tell the client its copy is not the current one: they carry the current validators.
+_REFUSALS: Final = frozenset({Outcome.PRECONDITION_FAILED, Outcome.PRECONDITION_REQUIRED})
+
 #: The level each answer of the package is logged at; the view's own answers are not logged.
 _LOG_LEVELS: Final = {
     Outcome.NOT_MODIFIED: logging.DEBUG,
@@ -96,6 +99,8 @@ class Flow:
         self.decision: Decision | None = None
         self.seconds: float | None = None
         self.cached: bool | None = None
+        #: The resource's current validator, for a 412 or 428 to carry (read after the access checks).
+        self.refusal: Validator | None = None
         self._reported = False
 
     # -- 1. read ---------------------------------------------------------------
@@ -126,7 +131,10 @@ class Flow:
     def decide(self, current: Current) -> Decision:
         """§13.2.2 against what was read; a decision that does not proceed is the whole answer."""
         self.cached = current.cached
-        return self._decided(self._decide(current))
+        decision = self._decided(self._decide(current))
+        if decision.outcome in _REFUSALS:
+            self.refusal = current.validator
+        return decision
 
     def _decided(self, decision: Decision) -> Decision:
         self.decision = decision
@@ -189,6 +197,8 @@ class Flow:
         with transaction.atomic(using=current.using):
             if decision.conditional and not current.claim():
                 changed = Decision(Outcome.PRECONDITION_FAILED, "The resource changed while this request was checked.")
+                # What the other writer left: the client merges with it and retries without another GET.
+                self.refusal = current.reread() if current.reread is not None else None
                 return Written(refuse(self._decided(changed)))
             response = call()
             status = getattr(response, "status_code", 0)
@@ -297,6 +307,15 @@ class Flow:
             return True
         self.decision = _UNCONDITIONAL
         return False
+
+    def current_for(self, status_code: int) -> Validator | None:
+        """The validator a 412 or 428 carries: the resource's current one, so a client can merge and retry.
+
+        Only a row the read found, through the view's own scoping and access
+        checks, has one; a write refused because the resource changed
+        carries what the other writer left.
+        """
+        return self.refusal if status_code in _REFUSALS else None
 
     def answered(self, status_code: int) -> None:
         """Say once what was answered and why: ``decision_made``, and the log for the package's own answers."""

@@ -30,6 +30,7 @@ __all__ = [
     "is_authenticated",
     "mark_audience",
     "not_modified",
+    "stamp_current",
     "stamp_validators",
 ]
 
@@ -74,6 +75,15 @@ def stamp_validators(response: HttpResponseBase, validator: Validator | None, op
         patch_cache_control(response, **cache_control_directives(options.cache_control))
     if options.vary:
         patch_vary_headers(response, options.vary)
+    return response
+
+
+def stamp_current(response: HttpResponseBase, validator: Validator | None) -> HttpResponseBase:
+    """ETag and Last-Modified of the resource as it is now, on a 412 or 428 about it (RFC 9110 §8.8.3)."""
+    if validator is not None and validator.etag:
+        response.headers["ETag"] = validator.etag
+        if validator.last_modified is not None and (header := _last_modified_header(validator.last_modified)):
+            response.headers["Last-Modified"] = header
     return response
 
 
