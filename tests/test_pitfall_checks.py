@@ -115,11 +115,15 @@ def test_middleware_that_is_no_list_of_importable_paths_is_left_to_django(settin
 
 @pytest.fixture
 def cors(settings, middleware) -> Callable[..., None]:
-    """django-cors-headers in front of the example's stack, with ``values`` as its settings."""
+    """django-cors-headers in front of the example's stack, with ``values`` as its settings.
+
+    Its middleware works without ``corsheaders`` in INSTALLED_APPS (the app
+    only adds its own checks), and the checks here read MIDDLEWARE alone; an
+    overridden INSTALLED_APPS would re-run every app's ``ready()`` mid-suite.
+    """
 
     def set_cors(**values: object) -> None:
         middleware(above=(CORS,))
-        settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "corsheaders"]
         settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
         for name, value in values.items():
             setattr(settings, name, value)
@@ -181,14 +185,14 @@ def test_cors_that_shows_the_etag_and_admits_preconditions_is_fine(cors, values)
 
 def test_cors_settings_without_its_middleware_are_not_read(settings, middleware):
     middleware()
-    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "corsheaders"]
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
     assert reported() == {}
 
 
 def test_the_example_and_test_settings_report_no_pitfall(settings):
+    """The example's own ``manage.py check``, whole, is in tests/test_checks.py."""
     assert reported() == {}
     settings.MIDDLEWARE = example.MIDDLEWARE
-    settings.INSTALLED_APPS = example.INSTALLED_APPS
     assert reported() == {}
 
 
