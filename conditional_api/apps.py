@@ -14,11 +14,12 @@ class ConditionalApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: they use models, which need the app registry.
-        from . import cache, checks, counting, hooks
+        from . import cache, checks, counting, hooks, pitfalls
         from .changes import table_changed
         from .conf import api_settings
 
         checks.register()
+        pitfalls.register()
         if find_spec("rest_framework") is not None:
             # Only the DRF adapter imports DRF; it checks the DRF views.
             from . import drf
