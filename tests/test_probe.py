@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shlex
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -26,9 +29,10 @@ from model_bakery import baker
 
 from conditional_api.probe import Answer, check_one_body, check_release_change
 from example_project.blog.models import Article, Author, Tag
-from tests.live import LOOPBACK, GunicornServer, free_port
+from tests.live import LOOPBACK, GunicornServer, database_url, free_port
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
 @dataclass(frozen=True)
@@ -390,3 +394,33 @@ def test_the_readme_commands_pass(origins, args):
     assert result.status == 0, result.output
     if "--json" in args:
         assert json.loads(result.output)["ok"] is True
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "args, status, said",
+    [
+        (["--base", "replica", "--base", "other-replica", "/api/tags/"], 0, "no findings"),
+        (["--base", "replica", "--base", "next-release", "/api/tags/"], 1, "CommandError: 1 finding(s) on 1 URL(s)."),
+        (["--base", "127.0.0.1:8001", "/api/tags/"], 2, "is not an http:// or https:// origin"),
+        (["--timeout", "soon", "/api/tags/"], 2, "is not a number of seconds above zero"),
+    ],
+    ids=["agree", "disagree", "no-scheme", "bad-timeout"],
+)
+def test_manage_py_at_the_repository_root_exits_with_the_documented_status(origins, args, status, said):
+    """The example's contract: ``python manage.py conditional_probe PATH... [--base URL ...]``, example settings."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env["DATABASE_URL"] = database_url()
+    args = [origins.get(arg, arg) for arg in args]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "conditional_probe", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == status, result.stdout + result.stderr
+    assert said in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
