@@ -27,7 +27,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from model_bakery import baker
 
-from conditional_api.probe import Answer, check_one_body, check_release_change
+from conditional_api.probe import Answer, check_one_body, check_release_change, parse_headers
 from example_project.blog.models import Article, Author, Tag
 from tests.live import LOOPBACK, GunicornServer, database_url, free_port
 
@@ -141,6 +141,7 @@ def test_in_process_sends_a_host_that_allowed_hosts_admit(settings, article):
         (["/api/tags/", "--header", "Accept"], "--header 'Accept' is not 'Name: value'"),
         (["/api/tags/", "--header", "Bad Name: x"], "is not 'Name: value'"),
         (["/api/tags/", "--header", "If-None-Match: *"], "the probe sends its own conditional headers"),
+        (["/api/tags/", "--header", "Authorization: Basic é"], "has a character outside ASCII"),
         (["/api/tags/", "--base", "127.0.0.1:8000"], "--base '127.0.0.1:8000' is not an http:// or https:// origin"),
         (["/api/tags/", "--base", "ftp://127.0.0.1"], "is not an http:// or https:// origin"),
         (["/api/tags/", "--base", "http://127.0.0.1:80a"], "--base 'http://127.0.0.1:80a'"),
@@ -155,6 +156,11 @@ def test_bad_arguments_are_a_command_error_with_exit_status_2(args, message):
     assert result.status == 2
     assert message in result.error
     assert result.output == ""
+
+
+def test_the_last_header_of_a_name_wins_whatever_its_case():
+    headers = parse_headers(["accept: text/html", "Authorization: Basic ZGVtbzpkZW1v", "Accept:  application/json "])
+    assert headers == {"Authorization": "Basic ZGVtbzpkZW1v", "Accept": "application/json"}
 
 
 def test_a_timeout_that_is_not_positive_is_refused():

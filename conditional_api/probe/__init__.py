@@ -19,7 +19,7 @@ from .checks import (
 )
 from .origins import IN_PROCESS, Answer, HttpOrigin, InProcessOrigin, Origin
 from .report import CheckResult, Report, UrlReport, probe_url, render_table, run_probe
-from .targets import BadProbeArgument, in_process_host, parse_base, parse_header, resolve_target
+from .targets import BadProbeArgument, in_process_host, parse_base, parse_header, parse_headers, resolve_target
 
 __all__ = [
     "IN_PROCESS",
@@ -40,6 +40,7 @@ __all__ = [
     "in_process_host",
     "parse_base",
     "parse_header",
+    "parse_headers",
     "probe_url",
     "render_table",
     "resolve_target",

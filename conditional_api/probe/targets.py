@@ -8,6 +8,7 @@ names the bad value and what would be right; the command turns it into a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.http.request import validate_host
 from django.urls import NoReverseMatch, reverse
 from django.utils.encoding import iri_to_uri
 
-__all__ = ["BadProbeArgument", "in_process_host", "parse_base", "parse_header", "resolve_target"]
+__all__ = ["BadProbeArgument", "in_process_host", "parse_base", "parse_header", "parse_headers", "resolve_target"]
 
 #: RFC 9110 §5.1: a field name is a token.
 _TOKEN = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -71,9 +72,22 @@ def parse_header(text: str) -> tuple[str, str]:
         raise BadProbeArgument(f"--header {text!r} is not 'Name: value' with a field name such as Authorization.")
     if any(char in value for char in "\r\n\0"):
         raise BadProbeArgument(f"--header {name!r} has a line break or NUL in its value.")
+    if not value.isascii():
+        # RFC 9110 §5.5: field values are ASCII in practice; http.client could not send anything else.
+        raise BadProbeArgument(f"--header {name!r} has a character outside ASCII in its value: percent-encode it.")
     if name.lower() in PROBE_FIELDS:
         raise BadProbeArgument(f"--header {name!r}: the probe sends its own conditional headers; leave this one out.")
     return name, value
+
+
+def parse_headers(texts: Iterable[str]) -> dict[str, str]:
+    """Every ``--header``, the last one of a name winning whatever its case."""
+    headers: dict[str, str] = {}
+    for text in texts:
+        name, value = parse_header(text)
+        headers = {known: known_value for known, known_value in headers.items() if known.lower() != name.lower()}
+        headers[name] = value
+    return headers
 
 
 def parse_base(text: str) -> str:

@@ -18,7 +18,7 @@ from conditional_api.probe import (
     Origin,
     in_process_host,
     parse_base,
-    parse_header,
+    parse_headers,
     render_table,
     resolve_target,
     run_probe,
@@ -80,23 +80,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             targets = [(target, resolve_target(target)) for target in self._target_specs(options)]
-            headers = dict(parse_header(text) for text in options["header"])
+            headers = parse_headers(options["header"])
             origins = self._origins(options, headers)
         except BadProbeArgument as error:
             raise CommandError(str(error), returncode=USAGE) from error
         report = run_probe(
             targets, origins, headers, expect_change=options["expect_change"], allow_weak=options["allow_weak"]
         )
-        self.stdout.write(
-            json.dumps(report.as_json(), indent=2) if options["json"] else render_table(report), ending=""
-        )
-        if options["json"]:
-            self.stdout.write("")
+        self.stdout.write(json.dumps(report.as_json(), indent=2) if options["json"] else render_table(report))
         if not report.ok:
-            raise CommandError(
-                f"{report.finding_count} finding(s) on {sum(not url.ok for url in report.urls)} URL(s).",
-                returncode=FINDINGS,
-            )
+            failed = sum(not url.ok for url in report.urls)
+            raise CommandError(f"{report.finding_count} finding(s) on {failed} URL(s).", returncode=FINDINGS)
 
     def _target_specs(self, options: dict[str, Any]) -> list[str]:
         specs = list(options["targets"])
