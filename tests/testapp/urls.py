@@ -28,3 +28,6 @@ urlpatterns = [
     path("plain-posts/", views.plain_post_list, name="plain-post-list"),
     path("plain-posts/<int:pk>/", views.plain_post_detail, name="plain-post-detail"),
 ]
+
+# The probe's test answers, one flaw each (tests/test_probe.py).
+urlpatterns += [path("probe/<slug:flaw>/", views.probe_target, name="probe-target")]

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -194,3 +194,30 @@ def plain_post_list(request: HttpRequest) -> JsonResponse:
     CALLS["plain_post_list"] += 1
     posts = Post.objects.filter(published=True).select_related("writer").prefetch_related("labels").order_by("id")
     return JsonResponse({"results": [_post_response(post) for post in posts[:100]]})
+
+
+# -- Answers for the probe's tests (tests/test_probe.py) ------------------------
+# Validators set by hand, not by the package: each ``flaw`` breaks one rule
+# the probe checks, and "sound" breaks none.
+
+PROBE_LAST_MODIFIED = "Fri, 02 Jan 2026 03:04:05 GMT"
+
+
+def probe_target(request: HttpRequest, flaw: str) -> HttpResponse:
+    etag = {"weak-etag": 'W/"probe"', "unquoted-etag": "probe"}.get(flaw, '"probe"')
+    matches = request.headers.get("If-None-Match") == etag or (
+        "If-None-Match" not in request.headers and request.headers.get("If-Modified-Since") == PROBE_LAST_MODIFIED
+    )
+    if flaw == "missing":
+        return HttpResponse(status=404)
+    response = HttpResponseNotModified() if matches and flaw != "no-304" else HttpResponse(b"probe")
+    response["ETag"] = '"other"' if flaw == "304-other-etag" and response.status_code == 304 else etag
+    if flaw == "no-etag":
+        del response["ETag"]
+    response["Last-Modified"] = PROBE_LAST_MODIFIED
+    response["Cache-Control"] = "no-cache"
+    if not (flaw == "304-without-vary" and response.status_code == 304):
+        response["Vary"] = "Accept"
+    if flaw == "head-differs" and request.method == "HEAD":
+        response["Content-Type"] = "text/html"
+    return response
