@@ -1,8 +1,10 @@
 """The app: checks, write hooks, change counters, the validator cache's invalidation and metrics, connected once."""
 
+from collections.abc import Callable
 from importlib.util import find_spec
+from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class ConditionalApiConfig(AppConfig):
@@ -27,8 +29,34 @@ class ConditionalApiConfig(AppConfig):
             drf.register_checks()
         hooks.install()
         counting.install()
+        _follow_registry_rebuilds(hooks.swap_managers, counting.count_managers)
         table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")
         if api_settings.METRICS is True and find_spec("prometheus_client") is not None:
             from . import metrics
 
             metrics.install()
+
+
+def _follow_registry_rebuilds(*swaps: Callable[[], None]) -> None:
+    """Swap the managers' QuerySets again whenever Django drops them.
+
+    Each change of the app registry (``override_settings(INSTALLED_APPS=...)``
+    leaving, a model class registered at runtime, a test's
+    ``available_apps``) ends in ``apps.clear_cache()``, which makes Django
+    build every model's managers anew: without the swaps, their
+    ``update()`` and bulk writes would move no version and no counter. No
+    signal says so; the registry's own method is wrapped, once.
+    """
+    registry: Any = apps
+    clear_cache = registry.clear_cache
+    if getattr(clear_cache, "swaps", None) is not None:
+        return
+
+    def clear_and_swap() -> None:
+        clear_cache()
+        if apps.ready:
+            for swap in swaps:
+                swap()
+
+    clear_and_swap.swaps = swaps  # type: ignore[attr-defined]
+    registry.clear_cache = clear_and_swap

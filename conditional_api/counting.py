@@ -139,6 +139,25 @@ def _countable(model: type[models.Model]) -> bool:
     )
 
 
+def _count(manager: models.Manager[Any]) -> None:
+    # The manager's own QuerySet class (set by from_queryset()), swapped on
+    # this manager instance only: related managers keep theirs (see above).
+    manager._queryset_class = _counting_class(manager._queryset_class)  # type: ignore[attr-defined]
+
+
+def count_managers() -> None:
+    """Swap the QuerySets of every counted model's managers; again whenever Django builds them anew.
+
+    Django copies a model's managers, and builds its automatic base
+    manager, afresh when the app registry changes
+    (``override_settings(INSTALLED_APPS=...)``, a model class registered at
+    runtime); the app follows those changes (``apps.ConditionalApiConfig``).
+    """
+    for model in _counted:
+        for manager in {*model._meta.managers, model._meta.base_manager}:
+            _count(manager)
+
+
 def install() -> None:
     """Count the writes of every managed model that is not versioned; once, from the app's ``ready()``."""
     if _counted:
@@ -153,10 +172,7 @@ def install() -> None:
             # model's rows: a receiver would only cost them their fast deletes.
             post_save.connect(_saved, sender=model, dispatch_uid=f"conditional_api.count.save.{uid}")
             post_delete.connect(_deleted, sender=model, dispatch_uid=f"conditional_api.count.delete.{uid}")
-        for manager in {*model._meta.managers, model._meta.base_manager}:
-            # The manager's own QuerySet class (set by from_queryset()), swapped on
-            # this manager instance only: related managers keep theirs (see above).
-            manager._queryset_class = _counting_class(manager._queryset_class)  # type: ignore[attr-defined]
+    count_managers()
     m2m_changed.connect(_links_changed, dispatch_uid="conditional_api.count.m2m")
     for model in apps.get_models():
         links = [through for through in dependencies.through_models(model) if through in _counted]

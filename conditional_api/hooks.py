@@ -42,6 +42,19 @@ __all__ = ["install", "stamp_raw_save"]
 _installed = False
 
 
+def swap_managers() -> None:
+    """Swap the QuerySets of Django's automatic managers; again whenever Django builds them anew.
+
+    Versioned models' base managers bump; the default managers of the
+    through models that dependencies follow write links that count.
+    """
+    for model in apps.get_models():
+        if issubclass(model, VersionedModel):
+            use_versioned_base_manager(model)
+    for through in dependencies.link_models():
+        use_link_manager(through)
+
+
 def install() -> None:
     """Connect the write hooks of every versioned model and declared dependency.
 
@@ -58,8 +71,8 @@ def install() -> None:
     every_model = apps.get_models()
     versioned: list[type[models.Model]] = [m for m in every_model if issubclass(m, VersionedModel)]
     dependencies.register(versioned)
+    swap_managers()
     for model in versioned:
-        use_versioned_base_manager(model)
         uid = model._meta.label
         post_delete.connect(_record_delete, sender=model, dispatch_uid=f"conditional_api.delete.{uid}")
         pre_delete.connect(_raise_floor, sender=model, dispatch_uid=f"conditional_api.floor.{uid}")
