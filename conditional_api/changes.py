@@ -159,7 +159,7 @@ def written_in_open_transaction(model: type[models.Model], using: str) -> bool:
 
 def remember_inserted(model: type[models.Model], pks: Iterable[Any], using: str) -> None:
     """Note that the open transaction inserted these rows of ``model`` (after :func:`record_change`)."""
-    marker = _recorded(connections[using], _labels(model)[0])
+    marker = _recorded(connections[using], _own_label(model))
     if marker is not None:
         marker.inserted.update(pk for pk in pks if pk is not None)
 
@@ -170,7 +170,7 @@ def forget_inserted(model: type[models.Model], pk: Any, using: str) -> None:
     What was read may be served (a response built inside the transaction),
     so the row's next write must not keep the date that response carries.
     """
-    for marker in _markers(connections[using], _labels(model)[0]):
+    for marker in _markers(connections[using], _own_label(model)):
         marker.inserted.discard(pk)
 
 
@@ -181,7 +181,7 @@ def inserted_in_open_transaction(model: type[models.Model], using: str) -> set[A
     later write in the transaction belongs to its first state, and needs no
     date of its own.
     """
-    return set().union(*(marker.inserted for marker in _markers(connections[using], _labels(model)[0])))
+    return set().union(*(marker.inserted for marker in _markers(connections[using], _own_label(model))))
 
 
 def remember_write(instance: models.Model, marker: object, using: str) -> None:
@@ -285,6 +285,11 @@ def _bump(counter: type[models.Model], connection: Any, label: str, held: int | 
         if cursor.rowcount == 0:
             cursor.execute(f"INSERT INTO {table} (label, value) VALUES (%s, 1)", [label])
         return None
+
+
+def _own_label(model: type[models.Model]) -> str:
+    """The label of the table ``model``'s rows live in: the first of :func:`_labels`, without walking the others."""
+    return (model._meta.concrete_model or model)._meta.label
 
 
 def _labels(model: type[models.Model]) -> list[str]:

@@ -37,7 +37,7 @@ from .strategies import CollectionStrategy, ModelStrategy, UpdatedAtStrategy, Ve
 from .tables import tables_read
 from .validators import ValidatorStrategy
 
-__all__ = ["Route", "StrategyUse", "register", "routes", "strategy_messages", "strategy_source"]
+__all__ = ["Route", "StrategyUse", "conditional_of", "register", "routes", "strategy_messages", "strategy_source"]
 
 
 def register() -> None:
@@ -419,7 +419,7 @@ def _uncounted(use: StrategyUse, tables: list[str]) -> checks.CheckMessage:
 # -- @conditional views ----------------------------------------------------------------
 
 
-def _conditional_of(route: Route) -> _Conditional | None:
+def conditional_of(route: Route) -> _Conditional | None:
     """What ``@conditional`` knows of the routed view, through any decorators around it."""
     layer: Any = route.callback
     while layer is not None:
@@ -444,7 +444,7 @@ def check_decorated_views(app_configs: Any = None, **kwargs: Any) -> list[checks
         return []  # conditional_api.E001 comes first
     uses = []
     for route in routes():
-        core = _conditional_of(route)
+        core = conditional_of(route)
         model = _decorated_model(core) if core is not None else None
         if core is None or model is None:
             continue

@@ -495,7 +495,7 @@ def _url_name(route: Route, action: str) -> str | None:
     return route.name
 
 
-def _option_keys(view: type[ConditionalMixin], route: Route, action: str) -> list[str | None]:
+def option_keys(view: type[ConditionalMixin], route: Route, action: str) -> list[str | None]:
     """The names ``get_conditional_options()`` looks the view up by, for one action on one route."""
     basename = route.basename
     return [
@@ -552,7 +552,7 @@ def _options(view: type[ConditionalMixin], route: Route) -> Iterator[tuple[bool,
     if not isinstance(explicit, Mapping) or any(getattr(view, h) is not getattr(ConditionalMixin, h) for h in hooks):
         return
     for of_row, action in _reads(view, route):
-        keys = _option_keys(view, route, action)
+        keys = option_keys(view, route, action)
         try:
             options = view_options(keys, explicit)
         except ImproperlyConfigured:

@@ -133,6 +133,9 @@ class ModelStrategy(ValidatorStrategy):
             cached=from_validator_cache(row),
         )
 
+    def validator_of(self, row: models.Model, variant: Variant, release: str) -> Validator | None:
+        return self.validator(row, variant, release)
+
     def read_row(self, lookup: RowLookup, variant: Variant, release: str) -> Current:
         row = lookup.find(self.state_fields)
         return Current(None) if row is None else self.current(row, variant, release)

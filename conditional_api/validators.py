@@ -210,6 +210,10 @@ class ValidatorStrategy:
         """The current validator of a collection, before the view runs; ``extra`` parts join its ETag."""
         return UNKNOWN_UNTIL_RENDERED
 
+    def validator_of(self, row: models.Model, variant: Variant, release: str) -> Validator | None:
+        """The validator of a row already in hand: what its detail would carry (a list item's ETag)."""
+        return self.read_row(RowLookup(lambda columns: row), variant, release).validator
+
     def read_content(self, content: bytes, variant: Variant, release: str) -> Validator:
         """The validator of rendered bytes."""
         return content_etag(content, variant, release)

@@ -435,7 +435,7 @@ def test_drf_views_are_checked_by_the_names_their_requests_look_them_up_by(monke
     staff_client.post("/test/posts/", {"title": "T", "body": "B", "writer": post.writer.pk}, format="json")
     staff_client.get("/test/generic-notes/k/")
     anticipated = {
-        tuple(drf._option_keys(view, route, action))
+        tuple(drf.option_keys(view, route, action))
         for view, route in drf._conditional_views()
         for action in [*drf._actions(view, route).values(), *(action for _, action in drf._reads(view, route))]
     }

@@ -16,6 +16,7 @@ from conditional_api.drf import (
     ConditionalRetrieveMixin,
     ConditionalUpdateMixin,
 )
+from conditional_api.drf_fields import ETagField
 from example_project.blog.filters import boolean_param, key_param, text_param
 from example_project.blog.serializers import NamedReferenceField
 
@@ -123,6 +124,24 @@ class PostSerializer(serializers.ModelSerializer):
         return post
 
 
+class PostWithETagSerializer(PostSerializer):
+    """Each post with the ETag its detail URL serves: a client can send If-Match for a post it saw in a list."""
+
+    etag = ETagField(detail="post-detail")
+
+    class Meta(PostSerializer.Meta):
+        fields = [*PostSerializer.Meta.fields, "etag"]
+
+
+class PlainETagSerializer(PostSerializer):
+    """The ETag of the decorator's detail view, whose variant names no media type."""
+
+    etag = ETagField(detail="plain-post-detail")
+
+    class Meta(PostSerializer.Meta):
+        fields = [*PostSerializer.Meta.fields, "etag"]
+
+
 class WriterSerializer(serializers.ModelSerializer):
     class Meta:
         model = Writer
@@ -186,6 +205,21 @@ class WriterViewSet(ConditionalModelViewSet):
     ordering_fields = ["id", "name"]
     ordering = ["id"]
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+
+class PostWithETagViewSet(ConditionalListMixin, viewsets.GenericViewSet):
+    """The post list, each post with its detail's ETag (``?detail=plain``: the decorator's)."""
+
+    filter_backends = [PostFilter, ListOrderingFilter]
+    ordering_fields = ["id", "title", "updated_at"]
+    ordering = ["id"]
+
+    def get_serializer_class(self) -> type[PostSerializer]:
+        return PlainETagSerializer if self.request.query_params.get("detail") == "plain" else PostWithETagSerializer
+
+    def get_queryset(self) -> QuerySet[Post]:
+        queryset = Post.objects.select_related("writer").prefetch_related("labels").order_by("id")
+        return queryset if self.request.user.is_staff else queryset.filter(published=True)
 
 
 class LabelViewSet(ConditionalListMixin, viewsets.GenericViewSet):

@@ -8,6 +8,7 @@ router.register("owned-notes", api.OwnedNoteViewSet, basename="owned-note")
 router.register("posts", api.PostViewSet, basename="post")
 router.register("writers", api.WriterViewSet, basename="writer")
 router.register("labels", api.LabelViewSet, basename="label")
+router.register("posts-with-etags", api.PostWithETagViewSet, basename="post-with-etag")
 
 urlpatterns = [
     path("", include(router.urls)),
