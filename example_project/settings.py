@@ -5,8 +5,9 @@ repository root), CACHE_URL (``locmem://`` or ``redis://host:port/db``; when
 set, the detail views keep their validators in that cache), CONDITIONAL_API_RELEASE
 (the ETag salt), CONDITIONAL_API_VERIFY_RATE (the share of 304s verified,
 default 0), DJANGO_CONN_MAX_AGE (seconds, default 60), DJANGO_DEBUG (1/0),
-DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
-(comma-separated, added to localhost and 127.0.0.1).
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS (comma-separated, added to localhost
+and 127.0.0.1) and DJANGO_CORS_ALLOWED_ORIGINS (comma-separated; unset, no
+CORS).
 """
 
 import os
@@ -38,6 +39,19 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
+
+# A browser app on the origins DJANGO_CORS_ALLOWED_ORIGINS names (comma-separated)
+# may read the validators and send them back (django-cors-headers). Off without
+# it: CORS adds Vary: Origin to every answer.
+CORS_ORIGINS = os.environ.get("DJANGO_CORS_ALLOWED_ORIGINS", "")
+if CORS_ORIGINS and find_spec("corsheaders") is not None:
+    from corsheaders.defaults import default_headers
+
+    INSTALLED_APPS.append("corsheaders")
+    MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+    CORS_ALLOWED_ORIGINS = CORS_ORIGINS.split(",")
+    CORS_EXPOSE_HEADERS = ["ETag", "Last-Modified"]
+    CORS_ALLOW_HEADERS = [*default_headers, "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]
 
 ROOT_URLCONF = "example_project.urls"
 WSGI_APPLICATION = "example_project.wsgi.application"

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -121,6 +121,7 @@ class GunicornServer:
         db_url: str | None = None,
         cache_url: str = "",
         start_timeout: float = START_TIMEOUT,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.workers = workers
         self.threads = threads
@@ -141,6 +142,8 @@ class GunicornServer:
         #: The example's CACHE_URL: with one, detail views keep validators in that cache.
         self.cache_url = cache_url
         self.start_timeout = start_timeout
+        #: More of the example's settings from the environment (DJANGO_CORS_ALLOWED_ORIGINS, ...).
+        self.extra_environment = dict(environment or {})
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -188,6 +191,7 @@ class GunicornServer:
             PYTHONPATH=os.pathsep.join(pythonpath),
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_environment)
         return env
 
     def start(self) -> GunicornServer:
@@ -300,13 +304,16 @@ def gunicorn_server(
     release: str = DEFAULT_RELEASE,
     hashseed: str | int = "random",
     preload: bool = False,
+    environment: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Serve example_project on a free loopback port for the ``with`` block; yields the base URL.
 
     Call it inside a test that uses ``transactional_db`` (the test database
     must exist, and what the test writes must be committed to be seen).
     """
-    with GunicornServer(workers=workers, threads=threads, release=release, hashseed=hashseed, preload=preload) as url:
+    with GunicornServer(
+        workers=workers, threads=threads, release=release, hashseed=hashseed, preload=preload, environment=environment
+    ) as url:
         yield url
 
 
