@@ -32,6 +32,7 @@ from django.core.signals import setting_changed
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
+from .cache_policy import policy_errors
 from .validators import ValidatorStrategy
 
 __all__ = ["ViewOptions", "api_settings", "validate_settings", "view_options"]
@@ -141,13 +142,23 @@ def _view_option_errors(where: str, options: Any) -> list[str]:
                 errors.append(_strategy_error(at, value))
         elif key in ("require_precondition", "cache_validators", "shared") and not isinstance(value, bool):
             errors.append(f"{at} must be True or False, not {value!r}.")
-        elif key == "cache_control" and value is not None and not isinstance(value, str):
-            errors.append(f"{at} must be a Cache-Control string such as 'no-cache', or None.")
+        elif key == "cache_control" and value is not None:
+            errors += _cache_control_errors(at, value)
         elif key == "query_params" and value != "__all__" and not _is_str_list(value):
             errors.append(f"{at} must be '__all__' or a list of query parameter names.")
         elif key == "vary" and not _is_str_list(value):
             errors.append(f"{at} must be a list of request header names such as ['Accept-Language'].")
     return errors
+
+
+def _cache_control_errors(at: str, value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return [f"{at} must be a Cache-Control string such as 'no-cache', or None."]
+    return [
+        f"{at} is {value!r}: {problem}. For example 'no-cache', or "
+        "'public, max-age=0, s-maxage=60, stale-while-revalidate=30'."
+        for problem in policy_errors(value)
+    ]
 
 
 def _is_str_list(value: Any) -> bool:
