@@ -1,4 +1,4 @@
-"""The app: system checks, write hooks, change counters and the validator cache's invalidation, connected once."""
+"""The app: system checks, write hooks, change counters, and what hears of commits (validator cache, purge keys)."""
 
 from importlib.util import find_spec
 
@@ -14,8 +14,8 @@ class ConditionalApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: they use models, which need the app registry.
-        from . import cache, checks, counting, hooks
-        from .changes import table_changed
+        from . import cache, checks, counting, hooks, surrogates
+        from .changes import changes_committed, table_changed
 
         checks.register()
         if find_spec("rest_framework") is not None:
@@ -26,3 +26,4 @@ class ConditionalApiConfig(AppConfig):
         hooks.install()
         counting.install()
         table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")
+        changes_committed.connect(surrogates.invalidate, dispatch_uid="conditional_api.surrogates.invalidate")

@@ -66,7 +66,13 @@ TOP_LEVEL_DEFAULTS: dict[str, Any] = {
     # The Django cache alias that views with cache_validators keep their
     # validators in (conditional_api.cache); None: no validator cache.
     "CACHE": None,
+    # The response header that names what an answer shows, for a CDN's
+    # purge by key (conditional_api.surrogates); None: no such header.
+    "SURROGATE_KEYS": None,
 }
+
+#: The headers ``SURROGATE_KEYS`` may name: Fastly's, Cloudflare's, Varnish's xkey vmod's.
+SURROGATE_KEY_HEADERS = ("Surrogate-Key", "Cache-Tag", "xkey")
 
 STRATEGY_ALIASES = {
     "version": "conditional_api.strategies.VersionStrategy",
@@ -103,6 +109,12 @@ class _Settings:
     @property
     def release(self) -> str:
         return str(self.RELEASE)
+
+    @property
+    def surrogate_key_header(self) -> str | None:
+        """The header that carries an answer's surrogate keys; None when off (or misnamed: E001 says so)."""
+        header = self.SURROGATE_KEYS
+        return header if header in SURROGATE_KEY_HEADERS else None
 
     @property
     def released_at(self) -> datetime | None:
@@ -193,6 +205,12 @@ def validate_settings() -> list[str]:
     cache = user.get("CACHE")
     if cache is not None and cache not in getattr(settings, "CACHES", {}):
         errors.append(f"{SETTING_NAME}['CACHE'] is {cache!r}, which is not a cache in CACHES; name one, or None.")
+    header = user.get("SURROGATE_KEYS")
+    if header is not None and header not in SURROGATE_KEY_HEADERS:
+        errors.append(
+            f"{SETTING_NAME}['SURROGATE_KEYS'] is {header!r}; expected None or one of: "
+            f"{', '.join(SURROGATE_KEY_HEADERS)} (the header your CDN reads its purge keys from)."
+        )
     if not _is_str_list(user.get("SKIP_FORMATS", ())):
         errors.append(f"{SETTING_NAME}['SKIP_FORMATS'] must be a list of renderer formats such as ['api'].")
     return errors

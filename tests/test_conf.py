@@ -54,6 +54,10 @@ from conditional_api.strategies import ContentStrategy, UpdatedAtStrategy, Versi
         ({"VIEWS": {"x": {"cache_control": "max-age=1, max-age=2"}}}, "max-age appears twice"),
         ({"VIEWS": {"x": {"cache_control": 'private="Set-Cookie"'}}}, "private takes no argument here"),
         ({"VIEWS": {"x": {"cache_control": "public, =5"}}}, "'=5' has no directive name"),
+        (
+            {"SURROGATE_KEYS": "Surrogate-Keys"},
+            "['SURROGATE_KEYS'] is 'Surrogate-Keys'; expected None or one of: Surrogate-Key, Cache-Tag, xkey",
+        ),
     ],
 )
 def test_wrong_settings_fail_the_system_check_naming_key_and_fix(value, message):
