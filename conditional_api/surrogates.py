@@ -21,7 +21,7 @@ The keys, for the model ``blog.Article``:
 A commit invalidates ``all``, and for each table it wrote the table key and
 either the rows' keys or, when the rows are not known (``update()`` of a
 model that no path shows, an upsert, a bump by a join on a database without
-row locks), the table's ``:*`` key. :data:`surrogate_keys_invalidated` is
+row locks) or too many (over :data:`ROWS_PER_TABLE`), the table's ``:*`` key. :data:`surrogate_keys_invalidated` is
 sent once per commit with them. Every write that changes what a detail
 shows bumps the row (``depends_on`` touches it in the same transaction), and
 every write that changes a list moves the count of a table it reads: the
@@ -48,6 +48,7 @@ from .conf import api_settings
 
 __all__ = [
     "ANY_WRITE",
+    "ROWS_PER_TABLE",
     "header_value",
     "invalidate",
     "row_keys",
@@ -70,6 +71,10 @@ ANY_WRITE = "all"
 #: Characters a key keeps as they are; anything else in a primary key is hashed,
 #: since the headers separate keys by spaces (Surrogate-Key, xkey) or commas (Cache-Tag).
 _PLAIN = re.compile(r"[A-Za-z0-9_.~-]+")
+
+#: Beyond this many rows of one table, a commit purges the table's ``:*`` key
+#: instead: as correct, and a purge call stays small (Fastly takes 256 keys a call).
+ROWS_PER_TABLE = 64
 
 #: How each header separates its keys.
 _SEPARATORS = {"Cache-Tag": ","}
@@ -127,7 +132,7 @@ def written_keys(changes: Mapping[str, Iterable[Any] | None]) -> tuple[str, ...]
     for label, pks in changes.items():
         table = _table(label)
         keys.add(table)
-        if pks is None:
+        if pks is None or len(pks := list(pks)) > ROWS_PER_TABLE:
             keys.add(f"{table}:*")
         else:
             keys.update(_row(table, _stored_pk(label, pk)) for pk in pks)

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 from rest_framework.test import APIClient
 
-from conditional_api.surrogates import ANY_WRITE, row_keys, surrogate_keys_invalidated, written_keys
+from conditional_api.surrogates import ANY_WRITE, ROWS_PER_TABLE, row_keys, surrogate_keys_invalidated, written_keys
 from example_project.blog.models import Article, Author, Tag
 
 #: Every answer about articles, authors and tags, one per adapter and kind.
@@ -292,3 +292,9 @@ def test_the_example_logs_each_purge(caplog):
     assert [record.getMessage() for record in caplog.records] == [
         f"purge all blog.article blog.article:{rows.article.pk}"
     ]
+
+
+def test_a_commit_of_many_rows_purges_their_tables_wildcard():
+    few, many = range(ROWS_PER_TABLE), range(ROWS_PER_TABLE + 1)
+    assert "blog.author:*" not in written_keys({"blog.Author": set(few)})
+    assert written_keys({"blog.Author": set(many)}) == (ANY_WRITE, "blog.author", "blog.author:*")
