@@ -294,6 +294,9 @@ def _committed(connection: Any, using: str) -> _Committed:
 def _on_commit_first(marker: _Recorded | _Committed, using: str) -> None:
     """Queue ``marker`` after the package's earlier markers and before the application's own callbacks.
 
+    A :class:`_Committed` entry, queued before its transaction's first
+    marker, stays right after the markers: later ones go in before it.
+
     Django runs the queue in order and gives up on the rest when a callback
     raises (unless it was queued ``robust``): an application callback that
     fails after the commit must not keep the validator cache on the rows
