@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -115,16 +116,26 @@ class Proxy:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
     def get(self, client: httpx.Client, path: str, **headers: str) -> tuple[httpx.Response, Logged]:
-        """The answer, and what the log says of it (nginx writes the line as the request ends)."""
+        return self.send(client, "GET", path, headers=headers)
+
+    def send(self, client: httpx.Client, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, Logged]:
+        """The answer, and what the log says of it.
+
+        nginx writes a request's line once the request ends, which may be
+        after the client has its answer: the test waits for the line, and
+        sends its next request only then.
+        """
         count = len(self.lines())
-        response = client.get(path, headers=headers)
+        response = client.request(method, path, **kwargs)
         deadline = time.monotonic() + 5
-        while len(lines := self.lines()) <= count:
-            assert time.monotonic() < deadline, "nginx logged nothing for the request"
+        while True:
+            logged = [match for line in self.lines()[count:] if (match := _LOGGED.search(line))]
+            mine = [match for match in logged if match["request"].startswith(f"{method} {path} ")]
+            if mine:
+                assert len(logged) == 1, f"requests overlapped: {logged}"
+                return response, Logged(**mine[0].groupdict())
+            assert time.monotonic() < deadline, f"nginx logged nothing for {method} {path}"
             time.sleep(0.02)
-        match = _LOGGED.search(lines[count])
-        assert match, lines[count]
-        return response, Logged(**match.groupdict())
 
 
 @pytest.fixture
@@ -211,10 +222,10 @@ def test_a_write_through_nginx_is_seen_at_once_where_nothing_is_kept(proxy, staf
         before, _ = proxy.get(anonymous, path)
         etag = before.headers["etag"]
         # If-Match passes through nginx: the compare-and-set holds the write to the version read.
-        written = staff.patch(path, json={"title": "After"}, headers={"If-Match": etag})
-        assert written.status_code == 200, written.text[:300]
-        lost = staff.patch(path, json={"title": "Lost"}, headers={"If-Match": etag})
-        assert lost.status_code == 412
+        written, logged = proxy.send(staff, "PATCH", path, json={"title": "After"}, headers={"If-Match": etag})
+        assert (written.status_code, logged.upstream) == (200, "200"), written.text[:300]
+        lost, logged = proxy.send(staff, "PATCH", path, json={"title": "Lost"}, headers={"If-Match": etag})
+        assert (lost.status_code, logged.upstream) == (412, "412")
 
         plain, logged = proxy.get(anonymous, path)
         assert (plain.json()["title"], logged.upstream) == ("After", "200")
