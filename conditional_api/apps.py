@@ -1,4 +1,4 @@
-"""The app: checks, write hooks, change counters, the validator cache's invalidation and metrics, connected once."""
+"""The app: checks, write hooks, change counters, metrics, and what hears of commits (validator cache, purge keys)."""
 
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -16,8 +16,8 @@ class ConditionalApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: they use models, which need the app registry.
-        from . import cache, checks, counting, hooks, pitfalls
-        from .changes import table_changed
+        from . import cache, checks, counting, hooks, pitfalls, surrogates
+        from .changes import changes_committed, table_changed
         from .conf import api_settings
 
         checks.register()
@@ -31,6 +31,7 @@ class ConditionalApiConfig(AppConfig):
         counting.install()
         _follow_registry_rebuilds(hooks.swap_managers, counting.count_managers)
         table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")
+        changes_committed.connect(surrogates.invalidate, dispatch_uid="conditional_api.surrogates.invalidate")
         if api_settings.METRICS is True and find_spec("prometheus_client") is not None:
             from . import metrics
 

@@ -39,6 +39,7 @@ from .clock import SQLITE_NOW, DatabaseNow
 __all__ = [
     "ChangeCounter",
     "TableState",
+    "changes_committed",
     "forget_inserted",
     "in_current_transaction",
     "inserted_in_open_transaction",
@@ -60,6 +61,41 @@ logger = logging.getLogger(__name__)
 #: ``pks`` (the rows written, or None when a write did not say which). A
 #: receiver that raises is logged, never stops the others.
 table_changed = Signal()
+
+#: Sent once after a transaction that wrote versioned or counted tables
+#: commits, after its ``table_changed`` signals: ``using`` and ``changes``,
+#: a dict of each written table's label to the primary keys written (a
+#: frozenset, or None when a write did not say which). One signal per
+#: transaction, for receivers that act once per commit (a CDN purge); a
+#: receiver that raises is logged, never stops the others.
+changes_committed = Signal()
+
+
+class _Committed:
+    """The on-commit entry right after a transaction's markers: what they all wrote, told once.
+
+    It is queued with the transaction's first marker and in the same
+    savepoint, so a savepoint rollback that drops it drops every marker
+    that reports to it; markers made later find it or queue a new one.
+    """
+
+    __slots__ = ("changes", "using")
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self.changes: dict[str, frozenset[Any] | None] = {}
+
+    def note(self, label: str, pks: set[Any] | None) -> None:
+        """A marker of this transaction ran: its table's rows join what the commit wrote."""
+        earlier = self.changes.get(label, frozenset())
+        self.changes[label] = None if pks is None or earlier is None else earlier | pks
+
+    def __call__(self) -> None:
+        for receiver, result in changes_committed.send_robust(
+            sender=ChangeCounter, using=self.using, changes=dict(self.changes)
+        ):
+            if isinstance(result, Exception):
+                logger.error("conditional_api: %r failed after a commit on %s", receiver, self.using, exc_info=result)
 
 
 class ChangeCounter(models.Model):
@@ -92,11 +128,13 @@ class _Recorded:
     bump it stands for is still part of the transaction.
     """
 
-    __slots__ = ("inserted", "label", "pks", "read", "shard", "using")
+    __slots__ = ("committed", "inserted", "label", "pks", "read", "shard", "using")
 
-    def __init__(self, label: str, using: str, shard: int | None) -> None:
+    def __init__(self, label: str, using: str, shard: int | None, committed: _Committed) -> None:
         self.label = label
         self.using = using
+        #: The transaction's entry that reports every marker's rows at once.
+        self.committed = committed
         #: The primary keys of the rows written under this marker; None when
         #: some write did not say which (the validator cache then drops the table).
         self.pks: set[Any] | None = set()
@@ -117,6 +155,7 @@ class _Recorded:
 
     def __call__(self) -> None:
         """After the commit: whoever keeps state derived from these rows hears of it."""
+        self.committed.note(self.label, self.pks)
         for receiver, result in table_changed.send_robust(
             sender=ChangeCounter, label=self.label, using=self.using, pks=self.pks
         ):
@@ -237,13 +276,26 @@ def _record(label: str, using: str) -> _Recorded:
             shard = _bump(ChangeCounter, connection, label, marker.shard if marker else None)
             # A new marker, even for a second bump: if a savepoint rolls this
             # bump back, the earlier marker (already read) is the latest again.
-            marker = _Recorded(label, using, shard)
+            marker = _Recorded(label, using, shard, _committed(connection, using))
             _on_commit_first(marker, using)
     return marker
 
 
-def _on_commit_first(marker: _Recorded, using: str) -> None:
+def _committed(connection: Any, using: str) -> _Committed:
+    """The open transaction's :class:`_Committed` entry; queued after its markers when there is none yet."""
+    for _, func, *_ in connection.run_on_commit:
+        if isinstance(func, _Committed):
+            return func
+    committed = _Committed(using)
+    _on_commit_first(committed, using)
+    return committed
+
+
+def _on_commit_first(marker: _Recorded | _Committed, using: str) -> None:
     """Queue ``marker`` after the package's earlier markers and before the application's own callbacks.
+
+    A :class:`_Committed` entry, queued before its transaction's first
+    marker, stays right after the markers: later ones go in before it.
 
     Django runs the queue in order and gives up on the rest when a callback
     raises (unless it was queued ``robust``): an application callback that

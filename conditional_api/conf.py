@@ -32,6 +32,7 @@ from django.core.signals import setting_changed
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
+from .cache_policy import policy_errors
 from .validators import ValidatorStrategy
 
 __all__ = ["ViewOptions", "api_settings", "validate_settings", "view_options"]
@@ -72,7 +73,13 @@ TOP_LEVEL_DEFAULTS: dict[str, Any] = {
     "VERIFY_RATE": 0,
     # A 304 found stale is answered with the 200 it should have been.
     "VERIFY_SERVE_200": False,
+    # The response header that names what an answer shows, for a CDN's
+    # purge by key (conditional_api.surrogates); None: no such header.
+    "SURROGATE_KEYS": None,
 }
+
+#: The headers ``SURROGATE_KEYS`` may name: Fastly's, Cloudflare's, Varnish's xkey vmod's.
+SURROGATE_KEY_HEADERS = ("Surrogate-Key", "Cache-Tag", "xkey")
 
 STRATEGY_ALIASES = {
     "version": "conditional_api.strategies.VersionStrategy",
@@ -109,6 +116,12 @@ class _Settings:
     @property
     def release(self) -> str:
         return str(self.RELEASE)
+
+    @property
+    def surrogate_key_header(self) -> str | None:
+        """The header that carries an answer's surrogate keys; None when off (or misnamed: E001 says so)."""
+        header = self.SURROGATE_KEYS
+        return header if header in SURROGATE_KEY_HEADERS else None
 
     @property
     def released_at(self) -> datetime | None:
@@ -148,13 +161,23 @@ def _view_option_errors(where: str, options: Any) -> list[str]:
                 errors.append(_strategy_error(at, value))
         elif key in ("require_precondition", "cache_validators", "shared") and not isinstance(value, bool):
             errors.append(f"{at} must be True or False, not {value!r}.")
-        elif key == "cache_control" and value is not None and not isinstance(value, str):
-            errors.append(f"{at} must be a Cache-Control string such as 'no-cache', or None.")
+        elif key == "cache_control" and value is not None:
+            errors += _cache_control_errors(at, value)
         elif key == "query_params" and value != "__all__" and not _is_str_list(value):
             errors.append(f"{at} must be '__all__' or a list of query parameter names.")
         elif key == "vary" and not _is_str_list(value):
             errors.append(f"{at} must be a list of request header names such as ['Accept-Language'].")
     return errors
+
+
+def _cache_control_errors(at: str, value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return [f"{at} must be a Cache-Control string such as 'no-cache', or None."]
+    return [
+        f"{at} is {value!r}: {problem}. For example 'no-cache', or "
+        "'public, max-age=0, s-maxage=60, stale-while-revalidate=30'."
+        for problem in policy_errors(value)
+    ]
 
 
 def _is_str_list(value: Any) -> bool:
@@ -197,6 +220,12 @@ def validate_settings() -> list[str]:
         errors.append(
             f"{SETTING_NAME}['VERIFY_RATE'] is {rate!r}; expected the share of 304s to verify, "
             "a number from 0 (none) to 1 (all), such as 0.01."
+        )
+    header = user.get("SURROGATE_KEYS")
+    if header is not None and header not in SURROGATE_KEY_HEADERS:
+        errors.append(
+            f"{SETTING_NAME}['SURROGATE_KEYS'] is {header!r}; expected None or one of: "
+            f"{', '.join(SURROGATE_KEY_HEADERS)} (the header your CDN reads its purge keys from)."
         )
     if not _is_str_list(user.get("SKIP_FORMATS", ())):
         errors.append(f"{SETTING_NAME}['SKIP_FORMATS'] must be a list of renderer formats such as ['api'].")

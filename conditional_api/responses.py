@@ -18,8 +18,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date
 
-from .conf import ViewOptions
+from .conf import ViewOptions, api_settings
 from .preconditions import Decision
+from .surrogates import header_value
 from .validators import Validator
 
 __all__ = [
@@ -65,7 +66,16 @@ def _last_modified_header(last_modified: datetime) -> str | None:
 
 
 def stamp_validators(response: HttpResponseBase, validator: Validator | None, options: ViewOptions) -> HttpResponseBase:
-    """Set ETag, Last-Modified, Cache-Control and Vary on a 2xx or 304 response."""
+    """Set ETag, Last-Modified, Cache-Control and Vary on a 2xx or 304 response, and the surrogate keys when on.
+
+    The keys go on the 304 too: a cache that refreshes its stored answer
+    from a 304 takes the 304's fields (RFC 9111 §4.3.4), and a stored answer
+    that lost its keys could no longer be purged. A response without a
+    validator (its state moved while it was built) names no sources: ``all``.
+    """
+    header = api_settings.surrogate_key_header
+    if header is not None:
+        response.headers[header] = header_value(validator.surrogate_keys if validator else (), header)
     if validator is not None:
         if validator.etag:
             response.headers["ETag"] = validator.etag

@@ -27,6 +27,7 @@ from .counting import is_counted
 from .fields import LastModifiedField
 from .models import claim_state
 from .rows import from_validator_cache, query_fingerprint, row_selection
+from .surrogates import row_keys, table_keys
 from .tables import tables_read
 from .validators import (
     UNKNOWN_UNTIL_RENDERED,
@@ -110,7 +111,7 @@ class ModelStrategy(ValidatorStrategy):
         last_modified = whole_seconds(state[column]) if column else None
         if last_modified is not None:
             last_modified = after_release(last_modified)
-        return Validator(etag=etag, last_modified=last_modified, state=state)
+        return Validator(etag=etag, last_modified=last_modified, state=state, surrogate_keys=row_keys(model, obj.pk))
 
     def current(self, row: models.Model, variant: Variant, release: str) -> Current:
         """What a row in hand says, and how a write claims it in that state."""
@@ -259,4 +260,4 @@ class CollectionStrategy(ValidatorStrategy):
             variant=variant,
             release=release,
         )
-        return Validator(etag=etag, state={"changes": state.changes})
+        return Validator(etag=etag, state={"changes": state.changes}, surrogate_keys=table_keys(tables))

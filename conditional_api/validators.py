@@ -60,6 +60,9 @@ class Validator:
     last_modified: datetime | None = None
     #: Column values that identify the state, for the compare-and-set of writes.
     state: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: What the representation shows, as purge keys for shared caches
+    #: (``conditional_api.surrogates``); empty when the strategy cannot name it.
+    surrogate_keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         # The header and the comparisons must use the same value.

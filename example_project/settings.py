@@ -108,7 +108,9 @@ REST_FRAMEWORK = {
 # The showcase configures validators in settings, not code: articles use the
 # version counter (strong ETag and Last-Modified) and require a precondition
 # on writes; authors use updated_at; lists use the table's change count.
-# With CACHE_URL set, detail views read validators from that cache.
+# With CACHE_URL set, detail views read validators from that cache. Every
+# answer names what it shows in Surrogate-Key, and each commit's keys are
+# logged (blog/purges.py), where a CDN purge would go.
 CONDITIONAL_API = {
     "RELEASE": os.environ.get("CONDITIONAL_API_RELEASE", "example-1"),
     "CACHE": "default" if CACHE_URL else None,
@@ -116,6 +118,7 @@ CONDITIONAL_API = {
     "METRICS": find_spec("prometheus_client") is not None,
     # The share of 304s that also build their 200 to catch a stale validator.
     "VERIFY_RATE": float(os.environ.get("CONDITIONAL_API_VERIFY_RATE", "0")),
+    "SURROGATE_KEYS": "Surrogate-Key",
     "DEFAULTS": {"cache_control": "no-cache", "cache_validators": bool(CACHE_URL)},
     "VIEWS": {
         "article-detail": {"strategy": "version", "require_precondition": True, "query_params": []},
@@ -125,4 +128,11 @@ CONDITIONAL_API = {
         "author-list": {"strategy": "collection"},
         "tag-list": {"strategy": "collection"},
     },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"example_project.blog.purges": {"handlers": ["console"], "level": "INFO"}},
 }

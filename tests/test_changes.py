@@ -10,7 +10,14 @@ from django.db import transaction
 from django.db.models import Max, Sum
 from model_bakery import baker
 
-from conditional_api.changes import ChangeCounter, TableState, read_changes, read_state, record_change
+from conditional_api.changes import (
+    ChangeCounter,
+    TableState,
+    changes_committed,
+    read_changes,
+    read_state,
+    record_change,
+)
 from tests.conftest import requires_postgres
 from tests.testapp.models import Note, Writer
 
@@ -104,3 +111,27 @@ def test_concurrent_writers_never_wait_on_the_counter():
     assert not errors, errors
     assert (read_changes(Note), read_changes(Writer)) == (before[0] + 2, before[1] + 2)
     assert ChangeCounter.objects.filter(label="testapp.Note").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_changes_committed_per_commit_with_every_table_and_row_written():
+    sent: list[dict] = []
+
+    def receive(changes: dict, **kwargs: object) -> None:
+        sent.append(changes)
+
+    changes_committed.connect(receive, weak=False, dispatch_uid="test_changes_committed")
+    try:
+        with transaction.atomic():
+            note = baker.make(Note, key="a")
+            note.text = "read between writes, so the table is bumped twice"
+            read_changes(Note)
+            note.save()
+            writer = baker.make(Writer)
+            writer.save()
+            record_change(Writer, pks=None)
+    finally:
+        changes_committed.disconnect(dispatch_uid="test_changes_committed")
+    # A note's rows are rows of the table of PinnedNote, its child, too.
+    rows = frozenset({note.pk})
+    assert sent == [{"testapp.Note": rows, "testapp.PinnedNote": rows, "testapp.Writer": None}]

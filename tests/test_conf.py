@@ -42,6 +42,27 @@ from conditional_api.strategies import ContentStrategy, UpdatedAtStrategy, Versi
         ({"VERIFY_RATE": 5}, "['VERIFY_RATE'] is 5; expected the share of 304s to verify, a number from 0"),
         ({"VERIFY_RATE": "1%"}, "['VERIFY_RATE'] is '1%'; expected the share"),
         ({"VERIFY_RATE": True}, "['VERIFY_RATE'] is True; expected the share"),
+        ({"DEFAULTS": {"cache_control": 60}}, "['cache_control'] must be a Cache-Control string"),
+        (
+            {"VIEWS": {"x": {"cache_control": "public, max-age=abc"}}},
+            "CONDITIONAL_API['VIEWS']['x']['cache_control'] is 'public, max-age=abc': "
+            "max-age needs a whole number of seconds, such as max-age=60, not 'abc'",
+        ),
+        ({"VIEWS": {"x": {"cache_control": "s-maxage"}}}, "s-maxage needs a whole number of seconds"),
+        ({"VIEWS": {"x": {"cache_control": "no-cahce"}}}, "'no-cahce' is not a Cache-Control response directive"),
+        ({"VIEWS": {"x": {"cache_control": "public, private"}}}, "private contradicts public: private keeps"),
+        ({"VIEWS": {"x": {"cache_control": "no-store, s-maxage=60"}}}, "no-store contradicts s-maxage"),
+        (
+            {"VIEWS": {"x": {"cache_control": "no-cache, stale-while-revalidate=30"}}},
+            "no-cache contradicts stale-while-revalidate",
+        ),
+        ({"VIEWS": {"x": {"cache_control": "max-age=1, max-age=2"}}}, "max-age appears twice"),
+        ({"VIEWS": {"x": {"cache_control": 'private="Set-Cookie"'}}}, "private takes no argument here"),
+        ({"VIEWS": {"x": {"cache_control": "public, =5"}}}, "'=5' has no directive name"),
+        (
+            {"SURROGATE_KEYS": "Surrogate-Keys"},
+            "['SURROGATE_KEYS'] is 'Surrogate-Keys'; expected None or one of: Surrogate-Key, Cache-Tag, xkey",
+        ),
     ],
 )
 def test_wrong_settings_fail_the_system_check_naming_key_and_fix(value, message):
@@ -50,6 +71,24 @@ def test_wrong_settings_fail_the_system_check_naming_key_and_fix(value, message)
         assert any(message in e.msg for e in errors), [e.msg for e in errors]
         with pytest.raises(ImproperlyConfigured):
             view_options(["x"])
+
+
+@pytest.mark.parametrize(
+    "cache_control",
+    [
+        "no-cache",
+        "public, max-age=0, s-maxage=60, stale-while-revalidate=30, stale-if-error=600",
+        "private, max-age=0, must-revalidate",
+        "no-cache, no-store",
+        "public, max-age=31536000, immutable",
+        'max-age="60"',
+        "Public, Max-Age=5",
+    ],
+)
+def test_a_cache_policy_that_caches_read_as_meant_passes(cache_control):
+    with override_settings(CONDITIONAL_API={"VIEWS": {"x": {"cache_control": cache_control}}}):
+        assert validate_settings() == []
+        assert view_options(["x"]).cache_control == cache_control
 
 
 def test_the_example_settings_are_valid():

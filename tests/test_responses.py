@@ -126,6 +126,31 @@ def test_an_authenticated_answer_is_private_whatever_the_view_lets_shared_caches
         assert not_modified.headers[header] == ok.headers[header], header
 
 
+#: A CDN policy: anonymous answers kept a minute, and served half a minute past that while revalidated (RFC 5861).
+SHARED_WITH_STALE = "public, max-age=0, s-maxage=60, stale-while-revalidate=30"
+
+
+@pytest.mark.parametrize("credentials", [None, *CREDENTIALS])
+@pytest.mark.parametrize("url", READ_URLS)
+def test_a_304_carries_exactly_the_200s_cache_policy(settings, staff, post, article, url, credentials):
+    settings.CONDITIONAL_API = {
+        **settings.CONDITIONAL_API,
+        "DEFAULTS": {**settings.CONDITIONAL_API["DEFAULTS"], "cache_control": SHARED_WITH_STALE},
+    }
+    client = APIClient()
+    if credentials:
+        CREDENTIALS[credentials](client, staff)
+    ok, not_modified = read_and_revalidate(
+        client, url.format(post=post.pk, article=article.pk, author=article.author_id)
+    )
+    assert not_modified.headers["Cache-Control"] == ok.headers["Cache-Control"]
+    if credentials:
+        # Only what a shared cache reads is taken out: the client's own cache may still serve it stale.
+        assert directives(ok) == {"max-age=0", "stale-while-revalidate=30", "private"}
+    else:
+        assert ok.headers["Cache-Control"] == SHARED_WITH_STALE
+
+
 @pytest.mark.parametrize("url", ["/test/posts/{post}/", "/test/posts/", "/api/articles/{article}/"])
 def test_drfs_own_authentication_makes_an_answer_private(staff, post, article, shared_when_anonymous, url):
     client = APIClient()

@@ -15,12 +15,7 @@ Skipped when there is no ``nginx`` binary (``.ci/run`` installs one).
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,9 +27,8 @@ from django.db import transaction
 from model_bakery import baker
 
 from example_project.blog.models import Article, Author
-from tests.live import LOOPBACK, GunicornServer, basic_auth, free_port, make_server_user, session_auth
-
-NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/usr/local/nginx/sbin")
+from tests.live import LOOPBACK, GunicornServer, basic_auth, make_server_user, session_auth
+from tests.nginx import NGINX, Nginx
 
 pytestmark = [
     pytest.mark.server,
@@ -43,8 +37,6 @@ pytestmark = [
 ]
 
 TIMEOUT = httpx.Timeout(15.0)
-#: How long nginx may take to listen.
-START_TIMEOUT = 10.0
 
 #: What the example's views say to caches in these tests: anonymous answers may be shared for ten minutes.
 SHARED_FOR_TEN_MINUTES = "public, max-age=0, s-maxage=600"
@@ -85,30 +77,13 @@ class SharedCacheOrigin(GunicornServer):
         return env
 
 
-def nginx_config(prefix: Path, port: int, upstream: str) -> str:
-    """One server that caches everything it may; every file it writes is under ``prefix``."""
-    # A master started by root hands its workers to "nobody" unless told otherwise.
-    user = (
-        f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};" if os.geteuid() == 0 else ""
-    )
+def nginx_config(prefix: Path, upstream: str) -> str:
+    """One server that caches everything it may (the ``http`` block's contents)."""
     return f"""
-{user}
-daemon off;
-master_process on;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
     proxy_cache_path {prefix}/cache levels=1:2 keys_zone=api:1m max_size=16m inactive=10m use_temp_path=off;
     server {{
-        listen {LOOPBACK}:{port};
+        listen {LOOPBACK}:{{port}};
+        access_log {prefix}/access.log;
         location / {{
             proxy_pass {upstream};
             proxy_set_header Host $http_host;
@@ -121,51 +96,7 @@ http {{
             add_header X-Cache-Status $upstream_cache_status always;
         }}
     }}
-}}
 """
-
-
-class Nginx:
-    """nginx in the foreground, as the current user, with its config, pid, logs and cache in ``prefix``."""
-
-    def __init__(self, prefix: Path, upstream: str) -> None:
-        self.prefix = prefix
-        self.port = free_port()
-        self.base_url = f"http://{LOOPBACK}:{self.port}"
-        self.config = prefix / "nginx.conf"
-        self.config.write_text(nginx_config(prefix, self.port, upstream))
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def log(self) -> str:
-        path = self.prefix / "error.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-    def __enter__(self) -> str:
-        # -e: the error log before the config is read, so nothing is written outside prefix.
-        command = [str(NGINX), "-p", str(self.prefix), "-c", str(self.config), "-e", str(self.prefix / "error.log")]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited with status {self.process.returncode}:\n{self.log()}")
-            try:
-                with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
-                    return self.base_url
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError(f"nginx not listening after {START_TIMEOUT:.0f} s:\n{self.log()}") from None
-                time.sleep(0.05)
-
-    def __exit__(self, *exc_info: object) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()  # SIGTERM: nginx's fast shutdown
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -174,7 +105,7 @@ def behind_nginx(transactional_db: None) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="shared-cache-") as directory:
         root = Path(directory)
         (root / f"{SETTINGS_MODULE}.py").write_text(SETTINGS)
-        with SharedCacheOrigin(root) as upstream, Nginx(root, upstream) as base_url:
+        with SharedCacheOrigin(root) as upstream, Nginx(root, nginx_config(root, upstream)) as base_url:
             yield base_url
 
 
