@@ -353,9 +353,8 @@ class _Conditions:
 
     def openapi(self, operation: Operation) -> dict[str, Any]:
         """The conditional headers and answers of ``operation``, as ninja's ``openapi_extra`` merges them."""
-        url_name = getattr(operation, "url_name", None) or operation.view_func.__name__
         api = operation.api
-        options = self.options(url_name, getattr(api, "urls_namespace", None) if api is not None else None)
+        options = self.options(_url_name(operation), getattr(api, "urls_namespace", None))
         methods = set(operation.methods)
         names_row = self.resource.queryset is not None
         safe = bool(methods & {"GET", "HEAD"})
@@ -375,6 +374,17 @@ class _Conditions:
             if status not in declared:
                 responses[status] = answer
         return {"parameters": parameters, "responses": responses}
+
+
+def _url_name(operation: Operation) -> str:
+    """The URL name a request to the operation resolves to: the first operation's at its path, as Django tries them."""
+    api = operation.api
+    for bound in getattr(api, "_get_bound_routers", list)():
+        for path_view in bound.path_operations.values():
+            if operation in path_view.operations:
+                first = path_view.operations[0]
+                return getattr(first, "url_name", None) or api.get_operation_url_name(first, router=bound.template)
+    return getattr(operation, "url_name", None) or api.get_operation_url_name(operation, router=None)  # type: ignore[arg-type]
 
 
 def _header(description: str) -> dict[str, Any]:
