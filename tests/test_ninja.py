@@ -314,6 +314,28 @@ class TestExample:
         drf, ninja = client.get(f"/api/{path}"), client.get(f"/ninja/{path}")
         assert ninja.content == drf.content.replace(b"/api/", b"/ninja/")
 
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"HTTP_IF_NONE_MATCH": "*"},
+            {"HTTP_IF_MATCH": "*"},
+            {"HTTP_IF_MODIFIED_SINCE": "Fri, 01 Jan 2100 00:00:00 GMT"},
+        ],
+    )
+    @pytest.mark.parametrize("user", [None, "reader"])
+    def test_a_draft_is_a_404_whatever_the_headers(self, client, draft, reader, user, headers):
+        if user:
+            client.force_login(reader)
+        response = client.get(f"/ninja/articles/{draft.pk}/", **headers)
+        assert response.status_code == 404
+        assert "ETag" not in response and "Last-Modified" not in response
+
+    def test_staff_see_drafts_with_validators(self, client, staff, draft):
+        client.force_login(staff)
+        etag = client.get(f"/ninja/articles/{draft.pk}/")["ETag"]
+        assert client.get(f"/ninja/articles/{draft.pk}/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
     def test_a_created_article_carries_location_and_the_detail_etag(self, client, staff, author):
         client.force_login(staff)
         payload = {"title": "T", "body": "B", "published": True, "author": author.pk, "tags": ["zeta", "eta"]}
