@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("ninja", reason="django-ninja is not installed: pip install 'conditional-api[ninja]'")
 
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from model_bakery import baker
@@ -286,6 +287,19 @@ class TestSettings:
             "VIEWS": {"test-ninja:ninja-note": {"require_precondition": True}},
         }
         assert put(client, url(note), "two").status_code == 428
+
+
+@pytest.mark.django_db(transaction=True)  # the cache moves on when a write commits
+def test_the_validator_cache_answers_a_304_without_a_query(client, note, settings, django_assert_num_queries):
+    caches["default"].clear()
+    views = {"ninja-note": {"cache_validators": True}}
+    settings.CONDITIONAL_API = {**settings.CONDITIONAL_API, "CACHE": "default", "VIEWS": views}
+    etag = client.get(url(note))["ETag"]
+    with django_assert_num_queries(0):
+        assert client.get(url(note), HTTP_IF_NONE_MATCH=etag).status_code == 304
+    Note.objects.filter(pk=note.pk).update(text="new")
+    assert client.get(url(note), HTTP_IF_NONE_MATCH=etag).status_code == 200
+    caches["default"].clear()
 
 
 def test_conditional_above_the_route_decorator_names_the_fix():
