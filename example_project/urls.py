@@ -20,3 +20,8 @@ if find_spec("prometheus_client") is not None:
     from conditional_api.metrics import metrics_view
 
     urlpatterns.append(path("metrics", metrics_view, name="metrics"))
+
+if find_spec("ninja") is not None:
+    from example_project.blog.ninja_api import api as ninja_api
+
+    urlpatterns.append(path("ninja/", ninja_api.urls))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from importlib.util import find_spec
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,6 +13,17 @@ from rest_framework.test import APIClient
 from example_project.blog.models import Article, Author, Tag
 
 pytestmark = pytest.mark.django_db
+
+#: The routes that serve the contract's articles and authors: DRF's, and django-ninja's (same JSON, rules and pages).
+ROUTES = pytest.mark.parametrize(
+    "prefix",
+    [
+        "/api/",
+        pytest.param(
+            "/ninja/", marks=pytest.mark.skipif(find_spec("ninja") is None, reason="django-ninja is not installed")
+        ),
+    ],
+)
 
 
 @pytest.fixture
@@ -36,16 +48,22 @@ def test_seed_demo_is_idempotent_and_deterministic(seeded):
     assert User.objects.get(username="demo").check_password("demo")
 
 
-def test_article_representation(api_client, seeded):
-    article = api_client.get("/api/articles/?page_size=1").json()["results"][0]
+@ROUTES
+def test_article_representation(api_client, seeded, prefix):
+    article = api_client.get(f"{prefix}articles/?page_size=1").json()["results"][0]
     assert set(article) == {"id", "title", "body", "published", "author", "tags", "version", "updated_at"}
     assert set(article["author"]) == {"id", "name"}
     assert article["tags"] == sorted(article["tags"])
     assert article["updated_at"].endswith("Z")
 
 
-def test_author_and_tag_representations(api_client, seeded):
-    assert set(api_client.get("/api/authors/").json()["results"][0]) == {"id", "name", "email", "version", "updated_at"}
+@ROUTES
+def test_author_representation(api_client, seeded, prefix):
+    author = api_client.get(f"{prefix}authors/").json()["results"][0]
+    assert set(author) == {"id", "name", "email", "version", "updated_at"}
+
+
+def test_tag_representation(api_client, seeded):
     tags = api_client.get("/api/tags/").json()["results"]
     assert set(tags[0]) == {"id", "name"} and [t["name"] for t in tags] == sorted(t["name"] for t in tags)
 
@@ -59,11 +77,14 @@ def test_author_and_tag_representations(api_client, seeded):
         ("tag=beta", lambda a, author: a.published and a.tags.filter(name="beta").exists()),
     ],
 )
-def test_list_filters(staff_client, api_client, seeded, query, expected):
+@ROUTES
+def test_list_filters(staff, api_client, seeded, query, expected, prefix):
     author = Author.objects.order_by("id")[1].pk
     query = query.format(author=author)
+    # Staff by HTTP Basic, which both routes read: they see the drafts that ?published=false selects.
+    staff_client = APIClient(HTTP_AUTHORIZATION="Basic ZGVtbzpkZW1v")  # demo:demo
     client = staff_client if "published" in query else api_client
-    ids = [a["id"] for a in client.get(f"/api/articles/?{query}&page_size=100").json()["results"]]
+    ids = [a["id"] for a in client.get(f"{prefix}articles/?{query}&page_size=100").json()["results"]]
     assert ids == [a.pk for a in Article.objects.order_by("id") if expected(a, author)]
     assert ids
 
@@ -91,36 +112,41 @@ def test_list_filters(staff_client, api_client, seeded, query, expected):
         ("tag", "\x00"),
     ],
 )
-def test_invalid_filters_are_400_in_drfs_error_shape(api_client, seeded, parameter, value):
-    response = api_client.get("/api/articles/", {parameter: value})
+@ROUTES
+def test_invalid_filters_are_400_in_drfs_error_shape(api_client, seeded, parameter, value, prefix):
+    response = api_client.get(f"{prefix}articles/", {parameter: value})
     assert response.status_code == 400, response.content[:300]
     assert list(response.json()) == [parameter]
 
 
 @pytest.mark.parametrize("parameter", ["ordering", "page", "page_size"])
 @pytest.mark.parametrize("value", ["\u00b2", "\u2460", "9" * 20, "a\x00b"])
-def test_other_list_parameters_never_answer_500(api_client, article, parameter, value):
+@ROUTES
+def test_other_list_parameters_never_answer_500(api_client, article, parameter, value, prefix):
     # An unknown ordering is ignored, a page that is no page is DRF's 404, a page size falls back to the default.
-    assert api_client.get("/api/articles/", {parameter: value}).status_code in (200, 404)
+    assert api_client.get(f"{prefix}articles/", {parameter: value}).status_code in (200, 404)
 
 
 @pytest.mark.parametrize("ordering", ["id", "-id", "title", "-title", "updated_at", "-updated_at"])
-def test_ordering(api_client, seeded, ordering):
-    results = api_client.get(f"/api/articles/?ordering={ordering}&page_size=100").json()["results"]
+@ROUTES
+def test_ordering(api_client, seeded, ordering, prefix):
+    results = api_client.get(f"{prefix}articles/?ordering={ordering}&page_size=100").json()["results"]
     key = ordering.lstrip("-")
     values = [r[key] for r in results]
     assert values == sorted(values, reverse=ordering.startswith("-"))
 
 
-def test_pagination_defaults_and_maximum(api_client, seeded):
-    page = api_client.get("/api/articles/").json()
+@ROUTES
+def test_pagination_defaults_and_maximum(api_client, seeded, prefix):
+    page = api_client.get(f"{prefix}articles/").json()
     assert len(page["results"]) == 20 and page["count"] == Article.objects.filter(published=True).count()
-    assert page["next"].endswith("/api/articles/?page=2") and page["previous"] is None
-    assert len(api_client.get("/api/articles/?page_size=1000").json()["results"]) == 48  # capped at 100
+    assert page["next"] == f"http://testserver{prefix}articles/?page=2" and page["previous"] is None
+    assert len(api_client.get(f"{prefix}articles/?page_size=1000").json()["results"]) == 48  # capped at 100
 
 
-def test_authors_ordering_by_name(api_client, seeded):
-    names = [a["name"] for a in api_client.get("/api/authors/?ordering=-name").json()["results"]]
+@ROUTES
+def test_authors_ordering_by_name(api_client, seeded, prefix):
+    names = [a["name"] for a in api_client.get(f"{prefix}authors/?ordering=-name").json()["results"]]
     assert names == sorted(names, reverse=True)
 
 
@@ -131,7 +157,17 @@ def test_tags_are_read_only(staff_client, seeded):
 
 @pytest.mark.parametrize("credentials", [None, "basic", "session"])
 @pytest.mark.parametrize(
-    "url", ["/api/articles/", "/api/articles/{article}/", "/api/authors/", "/api/tags/", "/plain/articles/{article}/"]
+    "url",
+    [
+        "/api/articles/",
+        "/api/articles/{article}/",
+        "/api/authors/",
+        "/api/tags/",
+        "/plain/articles/{article}/",
+        "/ninja/articles/",
+        "/ninja/articles/{article}/",
+        "/ninja/authors/",
+    ],
 )
 def test_cache_control_is_no_cache_with_private_added_when_authenticated(staff, article, url, credentials):
     client = APIClient()
@@ -144,3 +180,43 @@ def test_cache_control_is_no_cache_with_private_added_when_authenticated(staff, 
     assert (ok.status_code, not_modified.status_code) == (200, 304)
     for response in (ok, not_modified):
         assert response.headers["Cache-Control"] == ("no-cache, private" if credentials else "no-cache")
+
+
+@ROUTES
+@pytest.mark.parametrize("path", ["articles/{article}/", "articles/", "authors/{author}/", "authors/"])
+def test_a_304_costs_one_query_on_either_route(api_client, article, prefix, path, django_assert_num_queries):
+    url = prefix + path.format(article=article.pk, author=article.author_id)
+    etag = api_client.get(url)["ETag"]
+    with django_assert_num_queries(1):
+        assert api_client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+@ROUTES
+@pytest.mark.parametrize(
+    "headers, status", [({}, 428), ({"HTTP_IF_MATCH": '"stale"'}, 412), ({"HTTP_IF_MATCH": "garbage"}, 400)]
+)
+def test_a_refused_write_costs_the_same_on_either_route(
+    staff, article, prefix, headers, status, django_assert_num_queries
+):
+    client = APIClient(HTTP_AUTHORIZATION="Basic ZGVtbzpkZW1v")  # demo:demo
+    # The user HTTP Basic names, then the row's validator: no serializer, no schema, no claim.
+    with django_assert_num_queries(2):
+        response = client.patch(f"{prefix}articles/{article.pk}/", {"title": "x"}, format="json", **headers)
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    "url, queries",
+    [
+        # The article with its author, its tags, then its validator again: the body shows one state.
+        ("/api/articles/{article}/", 3),
+        # Ninja reads the validator before its function too: one more small query.
+        ("/ninja/articles/{article}/", 4),
+        # The counts, the COUNT, the page, its tags, the counts again.
+        ("/api/articles/", 5),
+        ("/ninja/articles/", 5),
+    ],
+)
+def test_what_a_200_costs_on_each_route(api_client, article, url, queries, django_assert_num_queries):
+    with django_assert_num_queries(queries):
+        assert api_client.get(url.format(article=article.pk)).status_code == 200

@@ -134,18 +134,20 @@ def test_layers_point_down(module, must_not_import):
     assert not graph[module] & must_not_import
 
 
-#: The DRF adapter: its mixins, and the serializer field that goes with them.
-DRF_MODULES = {f"{NAME}.drf", f"{NAME}.drf_fields"}
+#: Each framework, and the adapter modules that alone may import it.
+ADAPTERS = {"rest_framework": {f"{NAME}.drf", f"{NAME}.drf_fields"}, "ninja": {f"{NAME}.ninja"}}
 
 
-def test_only_drf_imports_rest_framework():
+@pytest.mark.parametrize("framework", ADAPTERS)
+def test_only_its_adapter_imports_a_framework(framework):
     for module, path in _modules().items():
-        if module in DRF_MODULES:
+        if module in ADAPTERS[framework]:
             continue
         imported = {
             alias.name if isinstance(node, ast.Import) else node.module or ""
             for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.Import | ast.ImportFrom)
+            # Absolute imports only: ``from .ninja import x`` is the package's own module.
+            if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.level == 0)
             for alias in node.names
         }
-        assert not any(name.startswith("rest_framework") for name in imported), module
+        assert not any(name == framework or name.startswith(f"{framework}.") for name in imported), module

@@ -30,6 +30,9 @@ pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
 TIMEOUT = httpx.Timeout(15.0)
 
+#: The article detail's routes: DRF's and django-ninja's serve one contract.
+ARTICLE_ROUTES = pytest.mark.parametrize("prefix", ["/api/", "/ninja/"])
+
 
 def make_article(**kwargs) -> Article:
     author = kwargs.pop("author", None) or baker.make(Author, name="Grace", email="grace@example.com")
@@ -157,14 +160,15 @@ WRITERS = 6
 
 
 @requires_postgres
-def test_concurrent_patches_with_one_etag_let_exactly_one_win():
+@ARTICLE_ROUTES
+def test_concurrent_patches_with_one_etag_let_exactly_one_win(prefix):
     user = make_server_user()
     # Session cookies rather than Basic: a PBKDF2 check costs ~0.5 s of CPU
     # per request, which would spread the writers out instead of racing them.
     cookies, csrf_headers = session_auth(user)
     article = make_article(title="Round 0")
     start_version = article.version
-    url = f"/api/articles/{article.pk}/"
+    url = f"{prefix}articles/{article.pk}/"
     cas_losses = 0
     with gunicorn_server(workers=4, threads=2, preload=True) as base_url, ExitStack() as stack:
         clients = [
@@ -227,10 +231,11 @@ def test_concurrent_patches_with_one_etag_let_exactly_one_win():
 # -- c. a failed conditional write changes nothing --------------------------------
 
 
-def test_failed_conditional_writes_leave_the_row_unchanged(gunicorn_url):
+@ARTICLE_ROUTES
+def test_failed_conditional_writes_leave_the_row_unchanged(gunicorn_url, prefix):
     make_server_user()
     article = make_article(title="Original")
-    url = f"{gunicorn_url}/api/articles/{article.pk}/"
+    url = f"{gunicorn_url}{prefix}articles/{article.pk}/"
     with httpx.Client(auth=basic_auth(), timeout=TIMEOUT) as client:
         stale = strong_etag(client.get(url))
         # Someone else writes in between: the client's ETag is now stale.
@@ -307,6 +312,7 @@ def raw_exchange(
 def test_head_matches_get_without_a_body_and_answers_304(gunicorn_url):
     article = make_article()
     paths = [f"/api/articles/{article.pk}/", f"/plain/articles/{article.pk}/", "/api/articles/"]
+    paths += [f"/ninja/articles/{article.pk}/", "/ninja/articles/", f"/ninja/authors/{article.author_id}/"]
     for path in paths:
         get_status, get_fields, get_body = raw_exchange(gunicorn_url, "GET", path)
         assert get_status == 200 and get_body, path

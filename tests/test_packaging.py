@@ -1,4 +1,4 @@
-"""The package installs with Django alone: only conditional_api.drf imports DRF."""
+"""Django alone installs the package: only conditional_api.drf imports DRF, only conditional_api.ninja imports ninja."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import conditional_api
 
 ROOT = Path(__file__).resolve().parent.parent
 
-WITHOUT_DRF = """
+WITHOUT_FRAMEWORK = """
 import sys
-sys.modules["rest_framework"] = None  # any import of DRF now fails
+sys.modules[{framework!r}] = None  # any import of the framework now fails
 import django
 from django.conf import settings
 settings.configure(
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "conditional_api"],
-    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    DATABASES={{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}},
 )
 django.setup()
 import conditional_api
@@ -26,14 +28,16 @@ for name in conditional_api.__all__:
     getattr(conditional_api, name)
 import conditional_api.middleware, conditional_api.checks
 try:
-    import conditional_api.drf
-except ImportError:
-    print("ok")
+    import conditional_api.{adapter}
+except ImportError as error:
+    print("ok" if "conditional-api[{adapter}]" in str(error) else error)
 """
 
 
-def test_everything_but_the_drf_module_imports_without_drf():
-    result = subprocess.run([sys.executable, "-c", WITHOUT_DRF], capture_output=True, text=True, cwd=ROOT)
+@pytest.mark.parametrize("adapter, framework", [("drf", "rest_framework"), ("ninja", "ninja")])
+def test_everything_but_its_adapter_imports_without_a_framework(adapter, framework):
+    script = WITHOUT_FRAMEWORK.format(adapter=adapter, framework=framework)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 

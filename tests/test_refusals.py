@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 #: Writable conditional views: (URL template, the JSON a write sends, whether a precondition is required).
 ADAPTERS = {
     "drf": ("/api/articles/{article}/", {"title": "mine"}, True),
+    "ninja": ("/ninja/articles/{article}/", {"title": "mine"}, True),
     "decorator": ("/test/notes/{note}/", {"text": "mine"}, False),
     "async-decorator": ("/test/async-notes/{note}/", {"text": "mine"}, True),
 }
@@ -42,7 +43,7 @@ def url(request, article) -> str:
 
 def write(client: Client, url: str, **headers: str):
     body = next(payload for template, payload, _ in ADAPTERS.values() if url.startswith(template.split("{")[0]))
-    method = client.patch if url.startswith("/api/") else client.put
+    method = client.patch if url.startswith(("/api/", "/ninja/")) else client.put
     return method(url, json.dumps(body), content_type="application/json", **headers)
 
 
@@ -75,18 +76,23 @@ def test_the_write_loop_merges_with_the_412_and_retries_without_a_get(client, ur
     assert retried["ETag"] != refused["ETag"]
 
 
-def test_a_write_refused_because_another_landed_carries_what_it_left(client, article, monkeypatch):
-    url = f"/api/articles/{article.pk}/"
+@pytest.mark.parametrize("prefix", ["/api/", "/ninja/"])
+def test_a_write_refused_because_another_landed_carries_what_it_left(client, article, monkeypatch, prefix):
+    url = f"{prefix}articles/{article.pk}/"
     etag = client.get(url)["ETag"]
-    original = Flow.read_row
 
-    def read_then_concurrent_write(self, lookup):
-        current = original(self, lookup)
-        if self.request.method == "PATCH":
-            Article.objects.filter(pk=article.pk).update(title="the other writer")
-        return current
+    def then_another_writer(read):
+        def reading(self, *args):
+            current = read(self, *args)
+            if self.request.method == "PATCH":
+                Article.objects.filter(pk=article.pk).update(title="the other writer")
+            return current
 
-    monkeypatch.setattr(Flow, "read_row", read_then_concurrent_write)
+        return reading
+
+    # DRF reads the row through Flow.read_row, the ninja adapter through Flow.read.
+    monkeypatch.setattr(Flow, "read_row", then_another_writer(Flow.read_row))
+    monkeypatch.setattr(Flow, "read", then_another_writer(Flow.read))
     response = client.patch(url, {"title": "mine"}, content_type="application/json", HTTP_IF_MATCH=etag)
     monkeypatch.undo()
     assert response.status_code == 412
@@ -95,17 +101,19 @@ def test_a_write_refused_because_another_landed_carries_what_it_left(client, art
     assert response["ETag"] == now["ETag"] != etag
 
 
-def test_a_row_the_user_may_not_see_answers_404_with_nothing_about_it(reader, author):
+@pytest.mark.parametrize("prefix", ["/api/", "/ninja/"])
+def test_a_row_the_user_may_not_see_answers_404_with_nothing_about_it(reader, author, prefix):
     draft = baker.make(Article, published=False, author=author)
     client = Client()
     client.force_login(reader)
     for headers in ({"HTTP_IF_MATCH": '"stale"'}, {}):
-        response = client.patch(f"/api/articles/{draft.pk}/", "{}", content_type="application/json", **headers)
+        response = client.patch(f"{prefix}articles/{draft.pk}/", "{}", content_type="application/json", **headers)
         assert response.status_code == 404
         assert "ETag" not in response and "Last-Modified" not in response
 
 
-def test_a_malformed_precondition_is_400_without_validators(client, article):
-    response = client.patch(f"/api/articles/{article.pk}/", "{}", content_type="application/json", HTTP_IF_MATCH="x")
+@pytest.mark.parametrize("prefix", ["/api/", "/ninja/"])
+def test_a_malformed_precondition_is_400_without_validators(client, article, prefix):
+    response = client.patch(f"{prefix}articles/{article.pk}/", "{}", content_type="application/json", HTTP_IF_MATCH="x")
     assert response.status_code == 400
     assert "ETag" not in response

@@ -33,6 +33,7 @@ URLS = {
     "decorator": ("/plain/reminders/{pk}/", "plain-reminder-detail"),
     "async": ("/async/reminders/{pk}/", "async-reminder-detail"),
     "drf": ("/drf/reminders/{pk}/", "reminder-detail"),
+    "ninja": ("/ninja/reminders/{pk}/", "ninja-undeclared:reminder-detail"),
 }
 
 

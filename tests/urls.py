@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 from django.urls import include, path
 
 urlpatterns = [
@@ -5,3 +7,8 @@ urlpatterns = [
     path("test/", include("tests.testapp.urls")),
     path("shapes/", include("tests.testapp.shapes")),
 ]
+
+if find_spec("ninja") is not None:
+    from tests.testapp.ninja_api import api as ninja_api
+
+    urlpatterns.append(path("test-ninja/", ninja_api.urls))

@@ -8,6 +8,8 @@ it (``pytest.mark.urls``), so the suite's own URLconf stays clean of W003.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
@@ -63,3 +65,21 @@ urlpatterns = [
     path("plain/reminders/<int:pk>/", reminder_detail, name="plain-reminder-detail"),
     path("async/reminders/<int:pk>/", reminder_detail_async, name="async-reminder-detail"),
 ]
+
+if find_spec("ninja") is not None:
+    from ninja import NinjaAPI, Schema
+
+    from conditional_api.ninja import conditional as conditional_operation
+
+    class ReminderOut(Schema):
+        text: str
+        owner: str
+
+    ninja_api = NinjaAPI(urls_namespace="ninja-undeclared")
+
+    @ninja_api.get("/reminders/{int:pk}/", response=ReminderOut, url_name="reminder-detail")
+    @conditional_operation(Reminder, query_params=[])
+    def ninja_reminder_detail(request: HttpRequest, pk: int) -> dict[str, str]:
+        return _shown(get_object_or_404(Reminder.objects.select_related("note__owner"), pk=pk))
+
+    urlpatterns.append(path("ninja/", ninja_api.urls))
