@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The article list's filters, and their form on the browsable API.
+    "django_filters",
     "conditional_api",
     "example_project.blog",
 ]
