@@ -25,6 +25,9 @@ class ConditionalApiConfig(AppConfig):
             from . import drf
 
             drf.register_checks()
+            if find_spec("drf_spectacular") is not None:
+                # drf-spectacular finds its extensions by their being imported.
+                from . import openapi  # noqa: F401
         hooks.install()
         counting.install()
         table_changed.connect(cache.invalidate, dispatch_uid="conditional_api.cache.invalidate")
