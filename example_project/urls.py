@@ -1,5 +1,6 @@
 from importlib.util import find_spec
 
+from django.conf import settings
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
@@ -15,6 +16,15 @@ urlpatterns = [
     path("plain/articles/", views.plain_article_list, name="plain-article-list"),
     path("plain/articles/<int:pk>/", views.plain_article_detail, name="plain-article-detail"),
 ]
+
+if "drf_spectacular" in settings.INSTALLED_APPS:
+    from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+    urlpatterns += [
+        # This module's API, wherever it is included (the test suite adds its own app's views beside it).
+        path("api/schema/", SpectacularAPIView.as_view(urlconf="example_project.urls"), name="schema"),
+        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    ]
 
 if find_spec("prometheus_client") is not None:
     from conditional_api.metrics import metrics_view
