@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
+from conditional_api.conf import ViewOptions
 from conditional_api.drf import ConditionalModelViewSet
 from example_project.blog.models import Author
 from example_project.blog.serializers import AuthorSerializer
@@ -138,12 +140,13 @@ def test_manage_py_spectacular_validates_the_example_without_warnings(tmp_path):
     assert "If-None-Match" in (tmp_path / "s").read_text()
 
 
-# -- a view whose action has its own @extend_schema keeps the conditional entries ----------
+# -- views annotated with @extend_schema, or choosing their options in code -------------------------
 
 
 def _annotated_viewset() -> type[Any]:
     from drf_spectacular.utils import extend_schema
 
+    @extend_schema(tags=["annotated authors"])
     class AnnotatedAuthorViewSet(ConditionalModelViewSet):
         serializer_class = AuthorSerializer
         queryset = Author.objects.order_by("id")
@@ -160,11 +163,23 @@ def _annotated_viewset() -> type[Any]:
     return AnnotatedAuthorViewSet
 
 
+class HookedAuthorViewSet(ConditionalModelViewSet):
+    """Options chosen in code, per action: only the view can say them."""
+
+    serializer_class = AuthorSerializer
+    queryset = Author.objects.order_by("id")
+
+    def get_conditional_options(self, action: str | None = None) -> ViewOptions:
+        options = super().get_conditional_options(action)
+        return replace(options, require_precondition=(action or self.action) == "destroy")
+
+
 def _urlpatterns() -> list[Any]:
     if find_spec("drf_spectacular") is None:
         return []
     router = SimpleRouter()
     router.register("annotated", _annotated_viewset(), basename="annotated")
+    router.register("hooked", HookedAuthorViewSet, basename="hooked")
     return [path("", include(router.urls))]
 
 
@@ -172,12 +187,23 @@ urlpatterns = _urlpatterns()
 
 
 @pytest.mark.urls(__name__)
-def test_an_action_with_its_own_extend_schema_keeps_the_conditional_entries():
+def test_extend_schema_on_the_view_or_an_action_keeps_the_conditional_entries():
     from drf_spectacular.generators import SchemaGenerator
 
     paths = SchemaGenerator().get_schema(public=True)["paths"]
     retrieve, patch = paths["/annotated/{id}/"]["get"], paths["/annotated/{id}/"]["patch"]
-    assert retrieve["summary"] == "One author" and "304" in retrieve["responses"]
+    assert retrieve["summary"] == "One author" and retrieve["tags"] == ["annotated authors"]
+    assert "304" in retrieve["responses"]
+    listed = paths["/annotated/"]["get"]
+    assert listed["tags"] == ["annotated authors"] and "304" in listed["responses"]
     assert "If-None-Match" in _parameters(retrieve)
     assert patch["summary"] == "Change an author" and "428" in patch["responses"]
     assert _parameters(patch)["If-Match"]["required"] is True
+
+
+@pytest.mark.urls(__name__)
+def test_a_view_that_chooses_its_options_in_code_is_asked():
+    from drf_spectacular.generators import SchemaGenerator
+
+    detail = SchemaGenerator().get_schema(public=True)["paths"]["/hooked/{id}/"]
+    assert "428" in detail["delete"]["responses"] and "428" not in detail["patch"]["responses"]
