@@ -48,16 +48,18 @@ from .conf import ViewOptions, view_options
 from .drf import _ACTION_READS, ConditionalMixin, _actions, _option_keys
 from .strategies import ModelStrategy
 
-__all__ = ["ConditionalSchema", "ConditionalViewExtension", "Contract"]
+__all__ = ["ConditionalSchema", "ConditionalViewExtension", "Contract", "contract"]
 
 #: DRF's error shape, as the package's 400, 412 and 428 answer it.
 ERROR_COMPONENT = "PreconditionError"
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"detail": {"type": "string", "description": "Why, in words a client developer can act on."}},
-    "required": ["detail"],
-}
-_STRING = {"type": "string"}
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"detail": {"type": "string", "description": "Why, in words a client developer can act on."}},
+        "required": ["detail"],
+    }
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def contract(view: ConditionalMixin, path_regex: str, method: str) -> Contract |
 
 
 def _header(name: str, description: str, required: bool = False) -> dict[str, Any]:
-    parameter: dict[str, Any] = {"in": "header", "name": name, "schema": _STRING, "description": description}
+    parameter: dict[str, Any] = {"in": "header", "name": name, "schema": {"type": "string"}, "description": description}
     if required:
         parameter["required"] = True
     return parameter
@@ -181,12 +183,16 @@ def _parameters(promise: Contract) -> list[dict[str, Any]]:
 
 
 def _validator_headers(promise: Contract) -> dict[str, Any]:
+    """The response headers an answer with validators carries: new objects for each response they describe."""
     headers: dict[str, Any] = {
-        "ETag": {"schema": _STRING, "description": "The strong entity-tag of the representation as it is now."}
+        "ETag": {
+            "schema": {"type": "string"},
+            "description": "The strong entity-tag of the representation as it is now.",
+        }
     }
     if promise.last_modified:
         headers["Last-Modified"] = {
-            "schema": _STRING,
+            "schema": {"type": "string"},
             "description": "The last change, to the second (absent while that second is still ahead of the clock).",
         }
     return headers
@@ -241,40 +247,30 @@ class ConditionalSchema(AutoSchema):
         if not parameters:
             del operation["parameters"]
         responses = operation.setdefault("responses", {})
-        headers = _validator_headers(promise)
         if promise.stamped in responses:
-            responses[promise.stamped].setdefault("headers", {}).update(headers)
+            responses[promise.stamped].setdefault("headers", {}).update(_validator_headers(promise))
         if promise.safe:
             not_modified = "Not Modified: the representation you hold is current; no body."
-            responses.setdefault("304", {"description": not_modified, "headers": headers})
-            return
-        if not promise.evaluates:
-            return
-        error = self._error_content()
-        responses.setdefault("400", {"description": "A precondition header is malformed.", "content": error})
-        responses.setdefault(
-            "412",
-            {
-                "description": "Precondition Failed: the resource changed; nothing was written. "
-                "Carries the current validators.",
-                "headers": headers,
-                "content": error,
-            },
-        )
-        if promise.require_precondition:
-            responses.setdefault(
-                "428",
-                {
-                    "description": "Precondition Required: send If-Match; nothing was written. "
-                    "Carries the current validators.",
-                    "headers": headers,
-                    "content": error,
-                },
-            )
+            responses.setdefault("304", {"description": not_modified, "headers": _validator_headers(promise)})
+        elif promise.evaluates:
+            responses.setdefault("400", self._refusal("A precondition header is malformed."))
+            failed = "Precondition Failed: the resource changed; nothing was written."
+            responses.setdefault("412", self._refusal(failed, promise))
+            if promise.require_precondition:
+                required = "Precondition Required: send If-Match; nothing was written."
+                responses.setdefault("428", self._refusal(required, promise))
+
+    def _refusal(self, description: str, promise: Contract | None = None) -> dict[str, Any]:
+        """A 400, 412 or 428 in DRF's error shape; the 412 and 428 carry the current validators."""
+        response: dict[str, Any] = {"description": description, "content": self._error_content()}
+        if promise is not None:
+            response["description"] += " Carries the current validators."
+            response["headers"] = _validator_headers(promise)
+        return response
 
     def _error_content(self) -> dict[str, Any]:
         component = ResolvedComponent(  # type: ignore[no-untyped-call]
-            name=ERROR_COMPONENT, type=ResolvedComponent.SCHEMA, schema=_ERROR_SCHEMA, object=ERROR_COMPONENT
+            name=ERROR_COMPONENT, type=ResolvedComponent.SCHEMA, schema=_error_schema(), object=ERROR_COMPONENT
         )
         self.registry.register_on_missing(component)
         return {media_type: build_media_type_object(component.ref) for media_type in self.map_renderers("media_type")}
