@@ -142,6 +142,34 @@ def test_manage_py_spectacular_validates_the_example_without_warnings(tmp_path):
     assert "If-None-Match" in (tmp_path / "s").read_text()
 
 
+WITHOUT_SPECTACULAR = """
+import sys
+sys.modules["drf_spectacular"] = sys.modules["drf_spectacular_sidecar"] = None  # not installed
+import django
+django.setup()
+from django.core.management import call_command
+from django.test import Client
+call_command("check", fail_level="WARNING")
+call_command("migrate", verbosity=0)
+client = Client(HTTP_HOST="localhost")
+print(client.get("/api/articles/").status_code, client.get("/api/schema/").status_code)
+print("conditional_api.openapi" in sys.modules)
+"""
+
+
+def test_the_example_runs_without_the_openapi_extra_and_registers_nothing(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SPECTACULAR], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-2:] == ["200 404", "False"], result.stdout
+
+
 # -- views annotated with @extend_schema, or choosing their options in code -------------------------
 
 
