@@ -127,6 +127,7 @@ class DrfArticleViewSet(viewsets.ModelViewSet):
 
     serializer_class = ArticleViewSet.serializer_class
     filter_backends = ArticleViewSet.filter_backends
+    filterset_class = ArticleViewSet.filterset_class
     ordering_fields = ArticleViewSet.ordering_fields
     ordering = ArticleViewSet.ordering
     authentication_classes = ArticleViewSet.authentication_classes

@@ -27,6 +27,9 @@ class ConditionalApiConfig(AppConfig):
             from . import drf
 
             drf.register_checks()
+            if find_spec("drf_spectacular") is not None:
+                # drf-spectacular finds its extensions by their being imported.
+                from . import openapi  # noqa: F401
         hooks.install()
         counting.install()
         _follow_registry_rebuilds(hooks.swap_managers, counting.count_managers)

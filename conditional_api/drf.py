@@ -474,7 +474,7 @@ class ConditionalReadOnlyModelViewSet(ConditionalRetrieveMixin, ConditionalListM
 #: What each conditional action reads before or after DRF's own: the mixin
 #: that makes it conditional, whether it reads one row, and the action whose
 #: options it reads with (a create's 201 carries the detail's validator).
-_ACTION_READS: dict[str, tuple[type[ConditionalMixin], bool, str | None]] = {
+ACTION_READS: dict[str, tuple[type[ConditionalMixin], bool, str | None]] = {
     "list": (ConditionalListMixin, False, None),
     "retrieve": (ConditionalRetrieveMixin, True, None),
     "update": (ConditionalUpdateMixin, True, None),
@@ -506,13 +506,13 @@ def option_keys(view: type[ConditionalMixin], route: Route, action: str) -> list
     ]
 
 
-def _actions(view: type[ConditionalMixin], route: Route) -> dict[str, str]:
+def route_actions(view: type[ConditionalMixin], route: Route) -> dict[str, str]:
     """The route's HTTP methods and the actions they run: a viewset's from its router, a generic view's by method."""
     if route.actions:
         return route.actions
     actions = {method: action for method, action in _METHOD_ACTIONS.items() if hasattr(view, method)}
     # A generic view's GET is a list or a retrieve, as its mixins say; both: only its code knows.
-    gets = [name for name in ("list", "retrieve") if issubclass(view, _ACTION_READS[name][0])]
+    gets = [name for name in ("list", "retrieve") if issubclass(view, ACTION_READS[name][0])]
     if hasattr(view, "get") and len(gets) == 1:
         actions["get"] = gets[0]
     return actions
@@ -520,10 +520,10 @@ def _actions(view: type[ConditionalMixin], route: Route) -> dict[str, str]:
 
 def _reads(view: type[ConditionalMixin], route: Route) -> Iterator[tuple[bool, str]]:
     """Each read the view's conditional actions make on this route: of a row or not, and the action it reads as."""
-    for method, action in _actions(view, route).items():
-        if action not in _ACTION_READS:
+    for method, action in route_actions(view, route).items():
+        if action not in ACTION_READS:
             continue  # an extra action reads as its own code says
-        mixin, of_row, options_action = _ACTION_READS[action]
+        mixin, of_row, options_action = ACTION_READS[action]
         if issubclass(view, mixin):
             # A generic view has no action: get_conditional_options() names it by its method.
             yield of_row, options_action or (action if route.actions else method)

@@ -28,9 +28,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The article list's filters, and their form on the browsable API.
+    "django_filters",
     "conditional_api",
     "example_project.blog",
 ]
+# The OpenAPI schema and its Swagger UI, served from local static files, when the openapi extra is installed.
+if find_spec("drf_spectacular") is not None and find_spec("drf_spectacular_sidecar") is not None:
+    INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -103,6 +108,16 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    **({"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"} if "drf_spectacular" in INSTALLED_APPS else {}),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "conditional_api example",
+    "DESCRIPTION": "Articles, authors and tags with strong ETags, 304, 412 and 428.",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The schema describes the JSON API, not the endpoints that serve it.
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 # The showcase configures validators in settings, not code: articles use the

@@ -437,7 +437,7 @@ def test_drf_views_are_checked_by_the_names_their_requests_look_them_up_by(monke
     anticipated = {
         tuple(drf.option_keys(view, route, action))
         for view, route in drf._conditional_views()
-        for action in [*drf._actions(view, route).values(), *(action for _, action in drf._reads(view, route))]
+        for action in [*drf.route_actions(view, route).values(), *(action for _, action in drf._reads(view, route))]
     }
     assert len(asked) >= 5 and asked <= anticipated, asked - anticipated
 

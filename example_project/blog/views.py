@@ -9,7 +9,7 @@ from rest_framework import viewsets
 from conditional_api import conditional
 from conditional_api.drf import ConditionalListMixin, ConditionalModelViewSet
 
-from .filters import ArticleFilter, ListOrderingFilter
+from .filters import ArticleFilter, ListFilterBackend, ListOrderingFilter
 from .models import Article, Author, Tag
 from .representations import article_representation
 from .serializers import ArticleSerializer, AuthorSerializer, TagSerializer
@@ -19,7 +19,8 @@ class ArticleViewSet(ConditionalModelViewSet):
     """Articles: staff see all of them, everyone else the published ones."""
 
     serializer_class = ArticleSerializer
-    filter_backends = [ArticleFilter, ListOrderingFilter]
+    filter_backends = [ListFilterBackend, ListOrderingFilter]
+    filterset_class = ArticleFilter
     ordering_fields = ["id", "title", "updated_at"]
     ordering = ["id"]
 
