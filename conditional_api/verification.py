@@ -92,8 +92,8 @@ def record(request: HttpRequest, etag: str, body: bytes) -> None:
 
 def compare(request: HttpRequest, etag: str, body: bytes) -> Incident | None:
     """The incident, when ``body`` is not what was served under ``etag``; None when it is, or nothing was recorded."""
-    url = _url(request)
     try:
+        url = _url(request)
         served = _cache().get(_key(url, etag))
     except Exception:
         logger.warning("conditional_api: could not read a served digest for verification", exc_info=True)

@@ -10,14 +10,17 @@ from typing import Any, cast
 
 from example_project.settings import *  # noqa: F403
 from example_project.settings import CONDITIONAL_API, DATABASES, INSTALLED_APPS
+from tests.quickstart.settings import CONDITIONAL_API as QUICKSTART
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.quickstart"]
 # The test app's posts, writers and labels are configured as the example's
-# articles, authors and tags are; the example's own entries stay.
+# articles, authors and tags are; the example's own entries stay, and the
+# README quickstart's (tests/quickstart) join them.
 CONDITIONAL_API = {
     **CONDITIONAL_API,
     "VIEWS": {
         **cast("dict[str, Any]", CONDITIONAL_API["VIEWS"]),
+        **cast("dict[str, Any]", QUICKSTART["VIEWS"]),
         "post-detail": {"strategy": "version", "require_precondition": True, "query_params": []},
         "plain-post-detail": {"strategy": "version", "query_params": []},
         "writer-detail": {"strategy": "updated_at", "query_params": []},

@@ -1,4 +1,4 @@
-"""The README's Python examples are real code: each stands, verbatim, in the example project or the test app."""
+"""The README's Python examples are real code: each stands, verbatim, in the example, the test app or the quickstart."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 SOURCES = "\n".join(
     path.read_text()
-    for folder in ("example_project", "tests/testapp")
+    for folder in ("example_project", "tests/testapp", "tests/quickstart")
     for path in sorted((ROOT / folder).rglob("*.py"))
 )
 
@@ -33,4 +33,6 @@ def test_readme_example_is_code_the_suite_runs(snippet):
     if snippet.strip("\n") in SOURCES:
         return  # verbatim, indentation included: entries of a dict the source holds, say
     missing = [chunk for chunk in chunks(snippet) if chunk not in SOURCES]
-    assert not missing, f"README example not found in example_project/ or tests/testapp/: {missing[0][:200]}"
+    assert not missing, (
+        f"README example not found in example_project/, tests/testapp/, tests/quickstart/: {missing[0][:200]}"
+    )

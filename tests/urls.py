@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("example_project.urls")),
     path("test/", include("tests.testapp.urls")),
     path("shapes/", include("tests.testapp.shapes")),
+    path("quickstart/", include("tests.quickstart.urls")),
 ]
 
 if find_spec("ninja") is not None:
