@@ -103,7 +103,12 @@ class ViewOptions:
 
 
 class _Settings:
-    """Read ``settings.CONDITIONAL_API`` lazily, reloaded on ``setting_changed``."""
+    """Read ``settings.CONDITIONAL_API`` lazily, each key once, reloaded on ``setting_changed``.
+
+    Several keys are read on every request (the release, the verification
+    rate, the surrogate key header): a value read once is kept as an
+    attribute of its own, so the next read is a plain attribute lookup.
+    """
 
     def _user(self) -> Mapping[str, Any]:
         return getattr(settings, SETTING_NAME, {}) or {}
@@ -111,7 +116,13 @@ class _Settings:
     def __getattr__(self, name: str) -> Any:
         if name not in TOP_LEVEL_DEFAULTS:
             raise AttributeError(f"Invalid {SETTING_NAME} key: {name!r}")
-        return self._user().get(name, TOP_LEVEL_DEFAULTS[name])
+        value = self._user().get(name, TOP_LEVEL_DEFAULTS[name])
+        self.__dict__[name] = value
+        return value
+
+    def reload(self) -> None:
+        """Forget every value read: the next read takes the setting as it is now."""
+        self.__dict__.clear()
 
     @property
     def release(self) -> str:
@@ -283,6 +294,7 @@ def view_options(keys: Iterable[str | None], explicit: Mapping[str, Any] | None 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting == SETTING_NAME:
+        api_settings.reload()
         _merged.cache_clear()
 
 

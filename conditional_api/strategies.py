@@ -111,7 +111,8 @@ class ModelStrategy(ValidatorStrategy):
         last_modified = whole_seconds(state[column]) if column else None
         if last_modified is not None:
             last_modified = after_release(last_modified)
-        return Validator(etag=etag, last_modified=last_modified, state=state, surrogate_keys=row_keys(model, obj.pk))
+        keys = row_keys(model, obj.pk) if api_settings.SURROGATE_KEYS else ()
+        return Validator(etag=etag, last_modified=last_modified, state=state, surrogate_keys=keys)
 
     def current(self, row: models.Model, variant: Variant, release: str) -> Current:
         """What a row in hand says, and how a write claims it in that state."""
@@ -260,4 +261,5 @@ class CollectionStrategy(ValidatorStrategy):
             variant=variant,
             release=release,
         )
-        return Validator(etag=etag, state={"changes": state.changes}, surrogate_keys=table_keys(tables))
+        keys = table_keys(tables) if api_settings.SURROGATE_KEYS else ()
+        return Validator(etag=etag, state={"changes": state.changes}, surrogate_keys=keys)
