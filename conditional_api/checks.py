@@ -30,7 +30,7 @@ from django.urls.resolvers import RegexPattern
 from django.utils.module_loading import import_string
 
 from .conf import SETTING_NAME, api_settings, validate_settings, view_options
-from .decorators import _Conditional
+from .decorators import _Conditional, marked
 from .dependencies import declared_dependencies
 from .models import VersionedModel, VersionedQuerySet
 from .strategies import CollectionStrategy, ModelStrategy, UpdatedAtStrategy, VersionStrategy
@@ -421,13 +421,7 @@ def _uncounted(use: StrategyUse, tables: list[str]) -> checks.CheckMessage:
 
 def conditional_of(route: Route) -> _Conditional | None:
     """What ``@conditional`` knows of the routed view, through any decorators around it."""
-    layer: Any = route.callback
-    while layer is not None:
-        core = getattr(layer, "conditional", None)
-        if isinstance(core, _Conditional):
-            return core
-        layer = getattr(layer, "__wrapped__", None)
-    return None
+    return marked(route.callback, _Conditional)
 
 
 def _decorated_model(core: _Conditional) -> type[models.Model] | None:

@@ -87,9 +87,13 @@ class _Conditional:
     def flow(self, request: HttpRequest) -> Flow:
         match = getattr(request, "resolver_match", None)
         url_name = match.url_name if match else None
-        options = view_options([self.view_path, url_name], self.explicit)
+        options = self.options(url_name)
         variant = Variant.from_request(request, query_params=options.query_params, vary=options.vary)
         return Flow(request, options, variant, view=url_name or self.view_path)
+
+    def options(self, url_name: str | None) -> ViewOptions:
+        """The view's options when it is routed as ``url_name``."""
+        return view_options([self.view_path, url_name], self.explicit)
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         source = self.queryset
@@ -170,6 +174,20 @@ class _Conditional:
         stamp_current(response, flow.current_for(response.status_code))
         flow.answered(response.status_code)
         return response
+
+
+Mark = TypeVar("Mark")
+
+
+def marked(view: Any, kind: type[Mark]) -> Mark | None:
+    """The ``conditional`` mark of ``kind`` a view carries, found through any decorators wrapped around it."""
+    layer = view
+    while layer is not None:
+        found = getattr(layer, "conditional", None)
+        if isinstance(found, kind):
+            return found
+        layer = getattr(layer, "__wrapped__", None)
+    return None
 
 
 def conditional(

@@ -506,6 +506,11 @@ def option_keys(view: type[ConditionalMixin], route: Route, action: str) -> list
     ]
 
 
+def route_options(view: type[ConditionalMixin], route: Route, action: str) -> ViewOptions:
+    """The options an action of the view reads on this route, as ``get_conditional_options()`` resolves them."""
+    return view_options(option_keys(view, route, action), view.conditional_options)
+
+
 def route_actions(view: type[ConditionalMixin], route: Route) -> dict[str, str]:
     """The route's HTTP methods and the actions they run: a viewset's from its router, a generic view's by method."""
     if route.actions:

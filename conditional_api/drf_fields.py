@@ -26,8 +26,8 @@ from django.db import models
 from rest_framework import serializers
 
 from .checks import conditional_of, routes
-from .conf import ViewOptions, api_settings, view_options
-from .drf import ConditionalMixin, option_keys
+from .conf import ViewOptions, api_settings
+from .drf import ConditionalMixin, route_options
 from .validators import ValidatorStrategy, Variant
 
 __all__ = ["ETagField"]
@@ -45,10 +45,10 @@ def detail_options(url_name: str) -> tuple[ViewOptions, bool]:
             continue
         view = route.view_class
         if isinstance(view, type) and issubclass(view, ConditionalMixin):
-            return view_options(option_keys(view, route, "retrieve"), view.conditional_options), True
+            return route_options(view, route, "retrieve"), True
         core = conditional_of(route)
         if core is not None:
-            return view_options([core.view_path, url_name], core.explicit), False
+            return core.options(url_name), False
     raise ImproperlyConfigured(
         f"ETagField(detail={url_name!r}): no conditional view of the root URLconf has that URL name."
     )

@@ -59,7 +59,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import Resolver404, resolve
 
 from .conf import ViewOptions, view_options
-from .decorators import QuerySetSource, _Conditional
+from .decorators import QuerySetSource, _Conditional, marked
 from .flow import Flow, Written, is_success
 from .preconditions import Decision, Outcome
 from .responses import mark_audience, not_modified, stamp_current, stamp_validators
@@ -461,12 +461,9 @@ class _AnswersHead(list[str]):
 
 
 def _conditions(operation: Operation) -> _Conditions:
-    function: Any = operation.view_func
-    while function is not None:
-        found = getattr(function, "conditional", None)
-        if isinstance(found, _Conditions):
-            return found
-        function = getattr(function, "__wrapped__", None)
+    found = marked(operation.view_func, _Conditions)
+    if found is not None:
+        return found
     raise ImproperlyConfigured(f"{operation.view_func!r} runs as a conditional operation without @conditional.")
 
 

@@ -44,8 +44,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from .checks import Route, routes
-from .conf import ViewOptions, view_options
-from .drf import ACTION_READS, ConditionalMixin, option_keys, route_actions
+from .conf import ViewOptions
+from .drf import ACTION_READS, ConditionalMixin, route_actions, route_options
 from .strategies import ModelStrategy
 
 __all__ = ["ConditionalSchema", "ConditionalViewExtension", "Contract", "contract"]
@@ -108,7 +108,7 @@ def _options(view: ConditionalMixin, view_class: type[ConditionalMixin], route: 
     """The options a request to this route reads, under the action (or method) name ``name``."""
     if view_class.get_conditional_options is not ConditionalMixin.get_conditional_options:
         return view.get_conditional_options(name)
-    return view_options(option_keys(view_class, route, name), view_class.conditional_options)
+    return route_options(view_class, route, name)
 
 
 def _gives_last_modified(view: ConditionalMixin, options: ViewOptions) -> bool:
