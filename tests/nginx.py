@@ -22,14 +22,29 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.live import LOOPBACK, free_port
+from tests.live import LOOPBACK, GunicornServer, free_port
 
-__all__ = ["NGINX", "Nginx"]
+__all__ = ["NGINX", "Nginx", "Origin"]
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/usr/local/nginx/sbin")
 
 #: How long nginx may take to listen.
 START_TIMEOUT = 10.0
+
+
+class Origin(GunicornServer):
+    """The example under one gunicorn worker, with a settings module a test wrote into ``settings_dir``."""
+
+    def __init__(self, settings_dir: Path, settings_module: str) -> None:
+        super().__init__(workers=1)
+        self.settings_dir = settings_dir
+        self.settings_module = settings_module
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env["DJANGO_SETTINGS_MODULE"] = self.settings_module
+        env["PYTHONPATH"] = os.pathsep.join([str(self.settings_dir), env["PYTHONPATH"]])
+        return env
 
 
 def main_config(prefix: Path, http_block: str) -> str:

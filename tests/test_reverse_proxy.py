@@ -14,7 +14,6 @@ Skipped when there is no ``nginx`` binary (``.ci/run`` installs one).
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 import time
@@ -29,8 +28,8 @@ from django.db import transaction
 from model_bakery import baker
 
 from example_project.blog.models import Article, Author
-from tests.live import LOOPBACK, GunicornServer, basic_auth, make_server_user, session_auth
-from tests.nginx import NGINX, Nginx
+from tests.live import LOOPBACK, basic_auth, make_server_user, session_auth
+from tests.nginx import NGINX, Nginx, Origin
 
 pytestmark = [
     pytest.mark.server,
@@ -78,18 +77,6 @@ def documented_config(prefix: Path, upstream: str) -> str:
         assert config.count(documented) == 1, f"{DOC.name}'s nginx block should name {documented!r} once"
         config = config.replace(documented, here)
     return config
-
-
-class Origin(GunicornServer):
-    def __init__(self, settings_dir: Path) -> None:
-        super().__init__(workers=1)
-        self.settings_dir = settings_dir
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
-        env["PYTHONPATH"] = os.pathsep.join([str(self.settings_dir), env["PYTHONPATH"]])
-        return env
 
 
 _LOGGED = re.compile(r'"(?P<request>[^"]*)" (?P<status>\d+) cache=(?P<cache>\S+) upstream=(?P<upstream>\S+)$')
@@ -143,7 +130,7 @@ def proxy(transactional_db: None) -> Iterator[Proxy]:
     with tempfile.TemporaryDirectory(prefix="reverse-proxy-") as directory:
         root = Path(directory)
         (root / f"{SETTINGS_MODULE}.py").write_text(SETTINGS)
-        with Origin(root) as upstream, Nginx(root, documented_config(root, upstream)) as base_url:
+        with Origin(root, SETTINGS_MODULE) as upstream, Nginx(root, documented_config(root, upstream)) as base_url:
             yield Proxy(base_url, root)
 
 

@@ -15,7 +15,6 @@ Skipped when there is no ``nginx`` binary (``.ci/run`` installs one).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,8 +26,8 @@ from django.db import transaction
 from model_bakery import baker
 
 from example_project.blog.models import Article, Author
-from tests.live import LOOPBACK, GunicornServer, basic_auth, make_server_user, session_auth
-from tests.nginx import NGINX, Nginx
+from tests.live import LOOPBACK, basic_auth, make_server_user, session_auth
+from tests.nginx import NGINX, Nginx, Origin
 
 pytestmark = [
     pytest.mark.server,
@@ -63,20 +62,6 @@ CONDITIONAL_API = {{
 '''
 
 
-class SharedCacheOrigin(GunicornServer):
-    """The example under gunicorn, with the settings module above."""
-
-    def __init__(self, settings_dir: Path) -> None:
-        super().__init__(workers=1)
-        self.settings_dir = settings_dir
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
-        env["PYTHONPATH"] = os.pathsep.join([str(self.settings_dir), env["PYTHONPATH"]])
-        return env
-
-
 def nginx_config(prefix: Path, upstream: str) -> str:
     """One server that caches everything it may (the ``http`` block's contents)."""
     return f"""
@@ -105,7 +90,7 @@ def behind_nginx(transactional_db: None) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="shared-cache-") as directory:
         root = Path(directory)
         (root / f"{SETTINGS_MODULE}.py").write_text(SETTINGS)
-        with SharedCacheOrigin(root) as upstream, Nginx(root, nginx_config(root, upstream)) as base_url:
+        with Origin(root, SETTINGS_MODULE) as upstream, Nginx(root, nginx_config(root, upstream)) as base_url:
             yield base_url
 
 
