@@ -1,9 +1,11 @@
-"""The validator cache: detail 304s with no query.
+"""The validator cache: detail and list 304s with no query.
 
 Opt in per view with the ``cache_validators`` option and name a Django cache
 in ``CONDITIONAL_API["CACHE"]`` (local memory serves one process that makes
-every write; Django's Redis backend serves every app server that shares it). Only views that look
-rows up by primary key use it.
+every write; Django's Redis backend serves every app server that shares it).
+Detail views that look rows up by primary key keep their rows' validator
+columns in it; lists keep the change counts of the tables they read (see
+:func:`table_state`).
 
 An entry maps (the compiled SQL of the view's queryset, the primary key) to
 the validator columns of the row that queryset finds, so a scoped queryset
@@ -40,6 +42,10 @@ pressure, ``GENERATION_SECONDS``) comes back as a value no entry was stamped
 with, so those entries are never served again. Local memory forgets entries and generations together when
 the process restarts. App servers' clocks play no part.
 
+Lists follow the same rules with one more generation per table, which every
+committed write to the table moves, inserts included: an entry holds the
+summed counts of a set of tables, stamped with their generations.
+
 How long a validator can lag a commit: the time between the commit and its
 on-commit callback, normally well under a millisecond. The callback runs
 before the application's own on-commit callbacks, so one of theirs that
@@ -61,7 +67,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,11 +81,21 @@ from django.db.models.sql import Query
 from django.db.models.sql.datastructures import BaseTable, Join
 from django.db.models.sql.where import ExtraWhere, NothingNode
 
+from .changes import TableState, read_tables, table_labels
 from .conf import api_settings
 from .models import VersionedModel
 from .rows import find_state_row, mark_cache_result, query_fingerprint
 
-__all__ = ["ENTRY_SECONDS", "GENERATION_SECONDS", "CachedLookup", "find_row", "invalidate", "lookup"]
+__all__ = [
+    "ENTRY_SECONDS",
+    "GENERATION_SECONDS",
+    "CachedLookup",
+    "find_row",
+    "invalidate",
+    "lists_cached",
+    "lookup",
+    "table_state",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +122,11 @@ def _row_generation(using: str, label: str, pk: Any) -> str:
     return f"{_PREFIX}:gen:{using}:{label}:{pk}"
 
 
+def _counts_generation(using: str, label: str) -> str:
+    """The generation of a table's change count: every committed write moves it, inserts included."""
+    return f"{_PREFIX}:counts:{using}:{label}"
+
+
 def _new_generation() -> int:
     """A value no generation has had: random, so a key that was lost and set again cannot repeat an old one."""
     return secrets.randbits(62)
@@ -125,10 +148,7 @@ class CachedLookup:
         if cache is None:
             return
         loaded = [f.attname for f in row._meta.concrete_fields if f.attname in row.__dict__]
-        try:
-            cache.set(self._entry_key, (self._generations, loaded, [row.__dict__[n] for n in loaded]), ENTRY_SECONDS)
-        except Exception:  # a cache that is down costs the cache, not the request
-            logger.warning("conditional_api: could not fill the validator cache", exc_info=True)
+        _fill(cache, self._entry_key, (self._generations, loaded, [row.__dict__[n] for n in loaded]))
 
 
 _MISS = CachedLookup(row=None)
@@ -252,6 +272,23 @@ def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> Cached
             _row_generation(queryset.db, table._meta.label, pk),
         )
     ]
+    read = _read_entry(cache, entry_key, generation_keys)
+    if read is None:
+        return _MISS
+    generations, entry = read
+    if entry is not None:
+        names, values = entry
+        return CachedLookup(row=model.from_db(queryset.db, names, values))
+    return CachedLookup(row=None, _entry_key=entry_key, _generations=generations)
+
+
+def _read_entry(cache: BaseCache, entry_key: str, generation_keys: list[str]) -> tuple[tuple[Any, ...], Any] | None:
+    """The current generations and the entry's value when it was stamped with them (else None), in one round trip.
+
+    A generation that is missing is set to a new random value first (see the
+    module's docstring). None when the cache cannot be reached, or lost a
+    generation again before it could be read: the caller reads the database.
+    """
     try:
         found = cache.get_many([*generation_keys, entry_key])
         if any(key not in found for key in generation_keys):
@@ -261,15 +298,21 @@ def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> Cached
             found = {**cache.get_many(generation_keys), entry_key: found.get(entry_key)}
     except Exception:
         logger.warning("conditional_api: the validator cache is unreachable; reading the database", exc_info=True)
-        return _MISS
+        return None
     generations = tuple(found.get(key) for key in generation_keys)
     if None in generations:
-        return _MISS
+        return None
     entry = found.get(entry_key)
     if entry is not None and entry[0] == generations:
-        _, names, values = entry
-        return CachedLookup(row=model.from_db(queryset.db, names, values))
-    return CachedLookup(row=None, _entry_key=entry_key, _generations=generations)
+        return generations, entry[1:]
+    return generations, None
+
+
+def _fill(cache: BaseCache, key: str, value: tuple[Any, ...]) -> None:
+    try:
+        cache.set(key, value, ENTRY_SECONDS)
+    except Exception:  # a cache that is down costs the cache, not the request
+        logger.warning("conditional_api: could not fill the validator cache", exc_info=True)
 
 
 def find_row(queryset: models.QuerySet[Any], lookup_field: str, value: Any, *, cached: bool) -> models.Model | None:
@@ -292,15 +335,60 @@ def find_row(queryset: models.QuerySet[Any], lookup_field: str, value: Any, *, c
     return row
 
 
+#: Whether the collection being read may take its counts from the cache: set by the flow of a view that opts in.
+_lists_cached: ContextVar[bool] = ContextVar("conditional_api_lists_cached", default=False)
+
+
+@contextmanager
+def lists_cached(allowed: bool) -> Iterator[None]:
+    """While a collection's validator is read: whether it may come from the cache (``cache_validators``, GET/HEAD)."""
+    token = _lists_cached.set(allowed)
+    try:
+        yield
+    finally:
+        _lists_cached.reset(token)
+
+
+def caching_lists() -> bool:
+    """Whether the collection read now may take its counts from the cache (see :func:`lists_cached`)."""
+    return _lists_cached.get()
+
+
+def table_state(tables: Iterable[type[models.Model]], using: str, *, cached: bool) -> tuple[TableState, bool | None]:
+    """The tables' summed change counts (``changes.read_tables``), and whether the cache served them.
+
+    With ``cached``, outside a transaction, from an entry stamped with the
+    tables' count generations when they are all still current (no query);
+    otherwise one query, which fills the entry. The second value is True for
+    a hit, False for a miss, None when the cache was not asked.
+    """
+    cache = _cache() if cached else None
+    if cache is None or _in_transaction(using):
+        return read_tables(tables, using), None
+    labels = table_labels(tables)
+    entry_key = f"{_PREFIX}:counts-entry:{using}:{'|'.join(labels)}"
+    read = _read_entry(cache, entry_key, [_counts_generation(using, label) for label in labels])
+    if read is None:
+        return read_tables(tables, using), None
+    generations, entry = read
+    if entry is not None:
+        return TableState(*entry), True
+    state = read_tables(tables, using)
+    _fill(cache, entry_key, (generations, state.changes, state.changed_at))
+    return state, False
+
+
 def invalidate(label: str, using: str, pks: Iterable[Any] | None, **kwargs: Any) -> None:
     """After a commit: move the written rows' generations on, or the table's when the rows are not known.
 
     Connected to ``changes.table_changed`` by the app's ``ready()``.
     """
     cache = _cache()
-    keys = [_table_generation(using, label)] if pks is None else [_row_generation(using, label, pk) for pk in pks]
-    if cache is None or not keys:  # inserts only: no entry can describe a row that did not exist
+    if cache is None:
         return
+    # Every write moves the table's count; inserts (no pks) move no row: no entry described a row that did not exist.
+    rows = [_table_generation(using, label)] if pks is None else [_row_generation(using, label, pk) for pk in pks]
+    keys = [_counts_generation(using, label), *rows]
     try:
         # A new random value, never an increment: Redis's INCR starts a key
         # that was evicted after Django checked it exists again from 1, and

@@ -51,6 +51,7 @@ __all__ = [
     "remember_write",
     "saved_in_open_transaction",
     "table_changed",
+    "table_labels",
     "written_in_open_transaction",
 ]
 
@@ -383,6 +384,11 @@ def read_state(model: type[models.Model], using: str | None = None) -> TableStat
     return read_tables([model], using or router.db_for_read(model))
 
 
+def table_labels(tables: Iterable[type[models.Model]]) -> list[str]:
+    """The labels of the tables ``tables``' rows live in, sorted: the counters :func:`read_tables` sums."""
+    return sorted({_own_label(model) for model in tables})
+
+
 def read_tables(tables: Iterable[type[models.Model]], using: str) -> TableState:
     """The tables' counts summed, and their latest bump time, in one query (what a list's ETag reads).
 
@@ -396,7 +402,7 @@ def read_tables(tables: Iterable[type[models.Model]], using: str) -> TableState:
     docs/benchmarks.md). The date goes through Django's converters, as the
     ORM would convert it.
     """
-    labels = sorted({_labels(model)[0] for model in tables})
+    labels = table_labels(tables)
     connection = connections[using]
     if connection.in_atomic_block:
         for label in labels:

@@ -36,6 +36,7 @@ from django.db import models, transaction
 from django.http import HttpRequest
 
 from . import verification
+from .cache import lists_cached
 from .conf import ViewOptions, api_settings
 from .preconditions import SAFE_METHODS, WRITE_GUARDS, Decision, Outcome, evaluate, has_preconditions
 from .signals import decision_made, stale_validator
@@ -109,22 +110,25 @@ class Flow:
         self, queryset: models.QuerySet[Any] | None, lookup: RowLookup | None, extra: Iterable[Any] = ()
     ) -> Current:
         """What the resource is now, as the strategy picks: the row ``lookup`` names, or the collection."""
-        return self.strategy.read(queryset, lookup, self.variant, self.release, extra)
+        with lists_cached(self.safe and self.options.cache_validators):
+            return self.strategy.read(queryset, lookup, self.variant, self.release, extra)
 
     def read_row(self, lookup: RowLookup) -> Current:
         return self.strategy.read_row(lookup, self.variant, self.release)
 
     def read_collection(self, queryset: models.QuerySet[Any], extra: Iterable[Any] = ()) -> Current:
-        return self.strategy.read_collection(queryset, self.variant, self.release, extra)
+        with lists_cached(self.safe and self.options.cache_validators):
+            return self.strategy.read_collection(queryset, self.variant, self.release, extra)
 
     def needs_read(self) -> bool:
-        """Whether anything can be decided, or cached, before the view runs.
+        """Whether anything can be decided before the view runs.
 
         A GET with no precondition field cannot be answered early: an
         adapter that can derive validators from what the view rendered may
-        skip the read.
+        skip the read, the validator cache included (the client's first
+        revalidation fills it).
         """
-        return not self.safe or self.options.cache_validators or has_preconditions(self.request)
+        return not self.safe or has_preconditions(self.request)
 
     # -- 2. decide -------------------------------------------------------------
 

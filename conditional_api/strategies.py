@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models, router
 
-from .changes import TableState, forget_inserted, read_tables
+from .cache import caching_lists, table_state
+from .changes import TableState, forget_inserted
 from .conf import api_settings
 from .counting import is_counted
 from .fields import LastModifiedField
@@ -231,11 +232,13 @@ class CollectionStrategy(ValidatorStrategy):
         if tables is None or not all(self.applies_to(model) for model in tables):
             return UNKNOWN_UNTIL_RENDERED
         extra = tuple(extra)
+        cached = caching_lists()
+        hits: list[bool | None] = []
 
         def read() -> Validator:
-            return self.validator_for_tables(queryset, tables, fingerprint, variant, release, extra)
+            return self.validator_for_tables(queryset, tables, fingerprint, variant, release, extra, cached, hits)
 
-        return Current(read(), reread=read)
+        return Current(read(), reread=read, cached=hits[0])
 
     def validator_for_tables(
         self,
@@ -245,11 +248,19 @@ class CollectionStrategy(ValidatorStrategy):
         variant: Variant,
         release: str,
         extra: tuple[Any, ...],
+        cached: bool = False,
+        hits: list[bool | None] | None = None,
     ) -> Validator:
-        """The validator from the tables' counts now, the query's ``fingerprint`` and the variant."""
+        """The validator from the tables' counts now, the query's ``fingerprint`` and the variant.
+
+        ``cached``: the counts may come from the validator cache; whether it
+        served them is appended to ``hits``.
+        """
         # The labels name the set of tables the counts are summed over.
         labels = sorted(model._meta.label for model in tables)
-        state = read_tables(tables, queryset.db) if tables else TableState(0, None)
+        state, hit = table_state(tables, queryset.db, cached=cached) if tables else (TableState(0, None), None)
+        if hits is not None:
+            hits.append(hit)
         etag = make_etag(
             "collection",
             queryset.model._meta.label_lower,

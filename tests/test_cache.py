@@ -19,10 +19,12 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.expressions import RawSQL
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 from rest_framework.test import APIClient
 
 from conditional_api import cache as validator_cache
+from conditional_api.changes import ChangeCounter
 from conditional_api.rows import state_queryset
 from tests.conftest import requires_postgres, requires_redis
 from tests.testapp.models import Label, Note, PinnedNote, Post, Stamped, Writer
@@ -52,6 +54,8 @@ CACHED_VIEWS = {
     "plain-post-detail": {"strategy": "version", "query_params": [], "cache_validators": True},
     "shared-note": {"strategy": "version", "query_params": [], "cache_validators": True},
     "stamped-detail": {"strategy": "updated_at", "query_params": [], "cache_validators": True},
+    "post-list": {"strategy": "collection", "cache_validators": True},
+    "plain-post-list": {"strategy": "collection", "query_params": [], "cache_validators": True},
 }
 
 
@@ -106,10 +110,35 @@ def post(db) -> Post:
 URLS = ["/test/posts/{pk}/", "/test/plain-posts/{pk}/"]
 
 
+def revalidated(client: Client, url: str) -> str:
+    """The ETag of ``url``, after one revalidation: a DRF GET without preconditions leaves the cache alone."""
+    etag = client.get(url).headers["ETag"]
+    client.get(url, HTTP_IF_NONE_MATCH=etag)
+    return etag
+
+
 @pytest.mark.parametrize("view", URLS)
 def test_a_cached_304_runs_no_query(cached, client, post, view, django_assert_num_queries):
     url = view.format(pk=post.pk)
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
+    with django_assert_num_queries(0):
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+def test_a_drf_get_without_preconditions_leaves_the_cache_alone(cached, client, post, django_assert_num_queries):
+    """It cannot use a validator before the view: DRF's own queries, nothing asked of the cache or filled."""
+    url = f"/test/posts/{post.pk}/"
+    with CaptureQueriesContext(connection) as plain:
+        etag = client.get(url).headers["ETag"]
+    with override_settings(CONDITIONAL_API={**_views_without_cache(), "CACHE": "validators"}):
+        with CaptureQueriesContext(connection) as uncached:
+            client.get(url)
+    assert len(plain.captured_queries) == len(uncached.captured_queries)
+    caches["validators"].get_many = None  # asked: TypeError, a 500
+    assert client.get(url).status_code == 200
+    del caches["validators"].get_many
+    with django_assert_num_queries(1):  # the first revalidation fills the entry
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
 
@@ -127,7 +156,7 @@ def test_a_cached_304_runs_no_query(cached, client, post, view, django_assert_nu
 )
 def test_every_committed_write_invalidates(cached, client, post, view, write, django_assert_num_queries):
     url = view.format(pk=post.pk)
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     write(post)
@@ -138,14 +167,14 @@ def test_a_write_through_the_api_invalidates(cached, post):
     staff = APIClient()
     staff.force_authenticate(baker.make("auth.User", is_staff=True))
     url = f"/test/posts/{post.pk}/"
-    etag = staff.get(url).headers["ETag"]
+    etag = revalidated(staff, url)
     assert staff.patch(url, {"title": "New"}, format="json", HTTP_IF_MATCH=etag).status_code == 200
     assert staff.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
 
 
 def test_a_rolled_back_write_leaves_the_cache_right(cached, client, post, django_assert_num_queries):
     url = f"/test/posts/{post.pk}/"
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
     with pytest.raises(RuntimeError), transaction.atomic():
         Post.objects.filter(pk=post.pk).update(title="never")
         raise RuntimeError
@@ -159,7 +188,7 @@ def test_a_transaction_sees_its_own_writes_before_the_commit_moves_the_cache(
 ):
     """A request that writes, then reads in the same transaction (ATOMIC_REQUESTS, a view calling a view)."""
     url = view.format(pk=post.pk)
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     with transaction.atomic():
@@ -178,7 +207,7 @@ def test_a_scoped_queryset_stays_scoped(cached, client, post):
     staff.force_authenticate(baker.make("auth.User", is_staff=True))
     Post.objects.filter(pk=post.pk).update(published=False)
     url = f"/test/posts/{post.pk}/"
-    etag = staff.get(url).headers["ETag"]
+    etag = revalidated(staff, url)
     assert staff.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 404
 
@@ -192,7 +221,7 @@ def test_a_scope_through_a_join_is_read_from_the_database(cached, client):
     note = baker.make(Note, owner=owner)
     client.force_login(reader)
     url = f"/test/shared-notes/{note.pk}/"
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     reader.groups.remove(team)
     assert client.get(url).status_code == 404
@@ -203,7 +232,7 @@ def test_a_table_whose_writes_are_not_counted_is_read_from_the_database(cached, 
     """Saves of a model that is not versioned move no generation: its entries would outlive them."""
     stamped = baker.make(Stamped, text="old")
     url = f"/test/stamped/{stamped.pk}/"
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
     stamped.text = "new"
     stamped.save()
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
@@ -277,7 +306,7 @@ def test_a_write_to_a_parent_row_moves_its_child_on(cached, write):
 def test_a_cache_that_is_down_falls_back_to_the_query(client, post, django_assert_num_queries):
     with _settings({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}):
         url = f"/test/posts/{post.pk}/"
-        etag = client.get(url).headers["ETag"]
+        etag = revalidated(client, url)
         with django_assert_num_queries(1):
             assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
         Post.objects.filter(pk=post.pk).update(title="New")
@@ -288,7 +317,7 @@ def test_a_cache_that_is_down_falls_back_to_the_query(client, post, django_asser
 def test_a_reader_that_fills_after_a_racing_commit_leaves_no_stale_entry(cached, client, post, monkeypatch):
     """Two connections: the reader reads the old row, the write commits, then the reader fills the cache."""
     url = f"/test/posts/{post.pk}/"
-    old_etag = client.get(url).headers["ETag"]
+    old_etag = revalidated(client, url)
     forget_everything()
     written, go, committed = threading.Event(), threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -347,7 +376,7 @@ def _commit_in_another_connection(write) -> None:
 def test_a_reader_with_an_older_snapshot_fills_nothing(cached, client, post, isolation):
     """Its snapshot predates a commit whose generations it would see: the old row must not go in under them."""
     url = f"/test/posts/{post.pk}/"
-    old_etag = client.get(url).headers["ETag"]
+    old_etag = revalidated(client, url)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
@@ -362,7 +391,7 @@ def test_a_reader_with_an_older_snapshot_fills_nothing(cached, client, post, iso
 def test_a_reader_with_an_older_snapshot_reads_no_entry(cached, client, post, view):
     """An entry newer than its snapshot would put the new row's ETag on the old row's body."""
     url = view.format(pk=post.pk)
-    old_etag = client.get(url).headers["ETag"]
+    old_etag = revalidated(client, url)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -385,7 +414,7 @@ def _fail() -> None:
 def test_a_failing_on_commit_callback_of_the_application_still_moves_the_cache(cached, client, post, registered):
     """Django skips the callbacks queued after one that raises: the commit has happened all the same."""
     url = f"/test/posts/{post.pk}/"
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
     with pytest.raises(ApplicationError), transaction.atomic():
         if registered == "before the write":
             transaction.on_commit(_fail)
@@ -409,7 +438,7 @@ def _generation_keys(post: Post) -> dict[str, str]:
 def test_lost_generations_never_bring_an_old_entry_back(cached, client, post, lost, django_assert_num_queries):
     """A flush of some keys, an eviction under memory pressure: the entries that outlive them are never current."""
     url = f"/test/posts/{post.pk}/"
-    etag = client.get(url).headers["ETag"]
+    etag = revalidated(client, url)
     keys = _generation_keys(post)
     cache = caches["validators"]
     cache.delete_many([keys[name] for name in lost])
@@ -429,7 +458,7 @@ def test_a_generation_evicted_while_it_moves_on_never_repeats(client, post, monk
         url = f"/test/posts/{post.pk}/"
         client.get(url)
         Post.objects.filter(pk=post.pk).update(title="One")
-        etag = client.get(url).headers["ETag"]
+        etag = revalidated(client, url)
         Post.objects.filter(pk=post.pk).update(title="Two")
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
         forget_everything()
@@ -452,7 +481,7 @@ def test_generations_expire_so_redis_does_not_fill_with_every_row_ever_written(c
     """Full under ``noeviction``, Redis would refuse the writes that move generations on."""
     with _settings(BACKENDS["redis"]):
         forget_everything()
-        client.get(f"/test/posts/{post.pk}/")
+        revalidated(client, f"/test/posts/{post.pk}/")
         Post.objects.filter(pk=post.pk).update(title="New")
         cache = caches["validators"]
         raw = redis.Redis.from_url(REDIS_URL)
@@ -462,3 +491,106 @@ def test_generations_expire_so_redis_does_not_fill_with_every_row_ever_written(c
             raw.close()
         forget_everything()
     assert all(0 < ttl <= validator_cache.GENERATION_SECONDS for ttl in ttls.values()), ttls
+
+
+# -- lists: the tables' counts, kept in the cache and moved on commit -----------------
+
+LIST_URLS = ["/test/posts/", "/test/plain-posts/"]
+
+
+@pytest.mark.parametrize("view", LIST_URLS)
+def test_a_cached_list_304_runs_no_query(cached, client, post, view, django_assert_num_queries):
+    etag = client.get(view).headers["ETag"]
+    with django_assert_num_queries(0):
+        assert client.get(view, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+@pytest.mark.parametrize("view", LIST_URLS)
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda a: baker.make(Post, published=True, writer=a.writer), id="insert"),
+        pytest.param(lambda a: Post.objects.get(pk=a.pk).save(), id="save"),
+        pytest.param(lambda a: Post.objects.filter(pk=a.pk).update(title="New"), id="QuerySet.update"),
+        pytest.param(lambda a: Post.objects.filter(pk=a.pk).delete(), id="delete"),
+        pytest.param(lambda a: Writer.objects.filter(pk=a.writer_id).update(name="Grace"), id="a joined table"),
+        pytest.param(lambda a: Label.objects.get(name="alpha").posts.clear(), id="m2m from the other side"),
+    ],
+)
+def test_every_committed_write_moves_a_cached_list(cached, client, post, view, write, django_assert_num_queries):
+    etag = client.get(view).headers["ETag"]
+    with django_assert_num_queries(0):
+        assert client.get(view, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    write(post)
+    fresh = client.get(view, HTTP_IF_NONE_MATCH=etag)
+    assert fresh.status_code == 200
+    assert fresh.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("view", LIST_URLS)
+def test_a_rolled_back_write_leaves_a_cached_list_right(cached, client, post, view, django_assert_num_queries):
+    etag = client.get(view).headers["ETag"]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        baker.make(Post, published=True, writer=post.writer)
+        raise RuntimeError
+    with django_assert_num_queries(0):
+        assert client.get(view, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+@pytest.mark.parametrize("view", LIST_URLS)
+def test_a_list_read_inside_a_transaction_reads_the_counts(cached, client, post, view):
+    """Its snapshot may be older or newer than the cache: the counts come from the same snapshot as the page."""
+    etag = client.get(view).headers["ETag"]
+    with transaction.atomic():
+        baker.make(Post, published=True, writer=post.writer)
+        inside = client.get(view, HTTP_IF_NONE_MATCH=etag)
+        assert inside.status_code == 200
+        transaction.set_rollback(True)
+    assert client.get(view, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+def test_a_cached_list_200_runs_only_the_lists_own_queries(cached, client, post):
+    """The counts read before the page and confirmed after it come from the cache: two queries fewer."""
+    url = "/test/posts/"
+    client.get(url)
+    with CaptureQueriesContext(connection) as warm:
+        assert client.get(url).status_code == 200
+    with override_settings(CONDITIONAL_API={**_views_without_cache(), "CACHE": "validators"}):
+        with CaptureQueriesContext(connection) as uncached:
+            assert client.get(url).status_code == 200
+    counter = ChangeCounter._meta.db_table
+    assert [q for q in uncached.captured_queries if counter in q["sql"]]
+    assert not [q for q in warm.captured_queries if counter in q["sql"]]
+    assert len(warm.captured_queries) == len(uncached.captured_queries) - 2
+
+
+def _views_without_cache() -> dict:
+    from django.conf import settings
+
+    conditional = dict(settings.CONDITIONAL_API)
+    conditional["VIEWS"] = {
+        **conditional["VIEWS"],
+        "post-list": {"strategy": "collection"},
+        "post-detail": {**CACHED_VIEWS["post-detail"], "cache_validators": False},
+    }
+    return conditional
+
+
+def test_a_cache_that_is_down_leaves_lists_on_the_query(client, post, django_assert_num_queries):
+    with _settings({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}):
+        url = "/test/posts/"
+        etag = client.get(url).headers["ETag"]
+        with django_assert_num_queries(1):
+            assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+        baker.make(Post, published=True, writer=post.writer)
+        assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+def test_lists_over_different_tables_keep_different_entries(cached, post):
+    """An entry names its set of tables: a write to one table moves the lists that read it, and only those."""
+    sets = ([Post], [Post, Stamped])
+    before = {len(t): validator_cache.table_state(t, "default", cached=True)[0] for t in sets}
+    baker.make(Stamped)
+    after = {len(t): validator_cache.table_state(t, "default", cached=True) for t in sets}
+    assert after[1] == (before[1], True)
+    assert after[2][0].changes == before[2].changes + 1 and after[2][1] is False
