@@ -9,7 +9,8 @@ columns in it; lists keep the change counts of the tables they read (see
 
 An entry maps (the compiled SQL of the view's queryset, the primary key) to
 the validator columns of the row that queryset finds, so a scoped queryset
-stays scoped: an anonymous user's entry is not a staff user's. Rows that are
+stays scoped: an anonymous user's entry is not a staff user's. Each process
+compiles a queryset of a given shape and filter values once (``scopes``). Rows that are
 not found are never cached: the query answers the 404.
 
 Only a query that reads the row alone is cached: its own table, and the
@@ -85,6 +86,7 @@ from .changes import TableState, read_tables, table_labels
 from .conf import api_settings
 from .models import VersionedModel
 from .rows import find_state_row, mark_cache_result, query_fingerprint
+from .scopes import remembered, scope_key
 
 __all__ = [
     "ENTRY_SECONDS",
@@ -236,6 +238,15 @@ def _in_transaction(using: str) -> bool:
     return connection.connection is not None and not connection.get_autocommit()
 
 
+def _scope_digest(queryset: models.QuerySet[Any], chain: list[type[models.Model]]) -> str | None:
+    """A digest of the statement ``queryset`` compiles to, or None when it reads more than its row."""
+    # Compiled first: the check reads the FROM clause the compiler settled.
+    fingerprint = query_fingerprint(queryset)
+    if not _reads_its_row_alone(queryset.query, chain):
+        return None
+    return hashlib.blake2b("\0".join(fingerprint).encode(), digest_size=16).hexdigest()
+
+
 def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> CachedLookup:
     """The row ``queryset`` finds at ``pk``, from the cache when its entry is of the current generations.
 
@@ -257,12 +268,10 @@ def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> Cached
         pk = model._meta.pk.to_python(pk)
     except ValidationError:
         return _MISS
-    # Compiled first: the check reads the FROM clause the compiler settled.
-    fingerprint = query_fingerprint(queryset)
-    if not _reads_its_row_alone(queryset.query, chain):
+    digest = remembered(scope_key(queryset), lambda: _scope_digest(queryset, chain))
+    if digest is None:
         return _MISS
     label = chain[0]._meta.label
-    digest = hashlib.blake2b("\0".join(fingerprint).encode(), digest_size=16).hexdigest()
     entry_key = f"{_PREFIX}:entry:{queryset.db}:{label}:{pk}:{digest}"
     generation_keys = [
         key

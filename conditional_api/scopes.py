@@ -1,0 +1,152 @@
+"""Which rows a queryset can find, as a hashable key built without compiling it.
+
+The validator cache keys its entries by the compiled SQL of the view's
+queryset, so that a scoped queryset stays scoped. Compiling costs more than
+the rest of a cache hit; but the queryset of one view for one kind of user
+is the same on every request. :func:`scope_key` describes the parts of a
+``Query`` that decide which rows it finds (the model, the tables and joins,
+and every filter with its values, by type and value) for the shapes it
+knows; for any other shape it answers None and the caller compiles.
+:func:`remembered` keeps what the compiled query said under that key, so an
+equal queryset is compiled once per process.
+
+Exact by construction: two queries with equal keys compile to the same
+statement, because everything the compiler reads to build it is in the
+key or is the same for every query with that key. What it does not know
+(an annotation, an expression on either side of a filter, ``extra()``, a
+subquery, a filtered relation) makes the key None, never a guess.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import threading
+import uuid
+from collections.abc import Callable, Hashable
+from typing import Any, Final, TypeVar
+
+from django.db import models
+from django.db.models.expressions import Col
+from django.db.models.lookups import Lookup
+from django.db.models.sql.datastructures import BaseTable, Join
+from django.db.models.sql.where import NothingNode, WhereNode
+
+__all__ = ["remembered", "scope_key"]
+
+T = TypeVar("T")
+
+#: Values whose type and value alone say what a filter compares with.
+_PLAIN: Final = (
+    type(None),
+    bool,
+    int,
+    float,
+    str,
+    bytes,
+    decimal.Decimal,
+    datetime.date,
+    datetime.datetime,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+)
+#: How many keys a process remembers: one per view and kind of user, or per user for querysets filtered by user.
+MAX_REMEMBERED: Final = 4096
+
+
+class _Unknown(Exception):
+    """A part of the query whose effect on the rows this module cannot describe."""
+
+
+def scope_key(queryset: models.QuerySet[Any]) -> Hashable | None:
+    """A key equal for two querysets exactly when they compile to one statement; None for a shape it does not know."""
+    query = queryset.query
+    if (
+        query.combinator
+        or query.is_sliced
+        or query.extra
+        or query.extra_tables
+        or query.annotations
+        or query.group_by is not None
+        or query.distinct_fields
+        or query.select_related is not False
+        or query.order_by
+        or query.extra_order_by
+    ):
+        return None
+    try:
+        return (
+            queryset.db,
+            query.model,
+            query.default_ordering,
+            query.distinct,
+            frozenset(query.deferred_loading[0]),
+            query.deferred_loading[1],
+            query.values_select,
+            tuple(_table_key(alias, table, query.alias_refcount[alias]) for alias, table in query.alias_map.items()),
+            _node_key(query.where),
+        )
+    except _Unknown:
+        return None
+
+
+def _table_key(alias: str, table: Any, refcount: int) -> Hashable:
+    if type(table) is BaseTable:
+        return (alias, refcount, table.table_name, table.table_alias)
+    if type(table) is Join and table.filtered_relation is None:
+        return (
+            alias,
+            refcount,
+            table.table_name,
+            table.parent_alias,
+            table.join_type,
+            table.join_field,
+            table.nullable,
+        )
+    raise _Unknown
+
+
+def _node_key(node: Any) -> Hashable:
+    if type(node) is WhereNode:
+        return (node.connector, node.negated, tuple(_node_key(child) for child in node.children))
+    if type(node) is NothingNode:
+        return NothingNode
+    if isinstance(node, Lookup) and type(node.lhs) is Col and not node.bilateral_transforms:
+        column = node.lhs
+        return (type(node), column.alias, column.target, column.output_field, _value_key(node.rhs))
+    raise _Unknown
+
+
+def _value_key(value: Any) -> Hashable:
+    """The value with its type: ``1``, ``True`` and ``1.0`` are equal in Python, not in every column."""
+    kind = type(value)
+    if kind in _PLAIN:
+        if kind is datetime.datetime:
+            return (kind, value, value.tzinfo)
+        return (kind, value)
+    if kind in (list, tuple):
+        return (kind, tuple(_value_key(item) for item in value))
+    if kind in (set, frozenset):
+        return (frozenset, frozenset(_value_key(item) for item in value))
+    raise _Unknown
+
+
+_remembered: dict[Hashable, Any] = {}
+_lock = threading.Lock()
+
+
+def remembered(key: Hashable | None, compute: Callable[[], T]) -> T:
+    """``compute()``, once per ``key`` in this process (every time when ``key`` is None)."""
+    if key is None:
+        return compute()
+    try:
+        return _remembered[key]  # type: ignore[no-any-return]
+    except KeyError:
+        pass
+    value = compute()
+    with _lock:
+        if len(_remembered) >= MAX_REMEMBERED:
+            _remembered.clear()  # a bound, not a policy: the next request compiles again
+        _remembered[key] = value
+    return value
