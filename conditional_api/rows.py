@@ -15,10 +15,17 @@ fingerprint keeps its ordering: it compiles the list's row selection alone.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import EmptyResultSet, ValidationError
-from django.db import models
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet, ValidationError
+from django.db import connections, models
+from django.db.models.expressions import Col
+from django.db.models.lookups import Lookup
+from django.db.models.sql.where import AND
+
+from .scopes import remembered, scope_key
 
 __all__ = [
     "find_state_row",
@@ -72,20 +79,142 @@ def state_queryset(queryset: models.QuerySet[Any], fields: tuple[str, ...]) -> m
 def find_state_row(queryset: models.QuerySet[Any], lookup_field: str, value: Any) -> models.Model | None:
     """The row of ``queryset`` (a ``state_queryset``) whose ``lookup_field`` is ``value``, or None.
 
-    None also when ``value`` is one the field cannot hold, as
+    None also when ``value`` is one the column cannot hold, as
     ``get_object_or_404`` answers 404 to those; several rows raise the
-    model's ``MultipleObjectsReturned``, as ``get()`` does.
+    model's ``MultipleObjectsReturned``, as ``get()`` does. A queryset of a
+    shape seen before runs the statement compiled then (see
+    :class:`_RowStatement`), with this value in it.
     """
-    clone: models.QuerySet[Any] = queryset._chain()  # type: ignore[attr-defined]  # see _loading_only()
+    key = scope_key(queryset)
     try:
-        clone.query.add_q(models.Q(**{lookup_field: value}))
-        clone.query.set_limits(high=2)
-        rows = list(clone)
-    except (ValueError, TypeError, ValidationError):
+        statement = None if key is None else _statement(key, queryset, lookup_field, value)
+        rows = statement.rows(queryset, value) if statement is not None else None
+        if rows is None:
+            rows = list(_selecting(queryset, lookup_field, value))
+    except (ValueError, TypeError, OverflowError, ValidationError):
+        # OverflowError: SQLite's driver refuses an integer wider than 64 bits,
+        # which a relation's lookup (a child's parent link) does not range-check.
         return None
     if len(rows) > 1:
         raise queryset.model.MultipleObjectsReturned(f"{lookup_field}={value!r} finds more than one row.")
     return rows[0] if rows else None
+
+
+def _statement(key: Hashable, queryset: models.QuerySet[Any], lookup_field: str, value: Any) -> _RowStatement | None:
+    """The statement remembered for this shape and lookup, compiled now with ``value`` when there is none."""
+    try:
+        return remembered((key, lookup_field, _RowStatement), lambda: _RowStatement.of(queryset, lookup_field, value))
+    except _ValueSpecific:
+        return None
+
+
+def _selecting(queryset: models.QuerySet[Any], lookup_field: str, value: Any) -> models.QuerySet[Any]:
+    """``queryset`` cut to two rows at most whose ``lookup_field`` is ``value``; raises on a value it cannot hold."""
+    clone: models.QuerySet[Any] = queryset._chain()  # type: ignore[attr-defined]  # see _loading_only()
+    clone.query.add_q(models.Q(**{lookup_field: value}))
+    clone.query.set_limits(high=2)
+    return clone
+
+
+class _ValueSpecific(Exception):
+    """The statement compiled for this value says nothing of others' (it found no rows before running)."""
+
+
+@dataclass(frozen=True)
+class _RowStatement:
+    """The compiled statement of a validator query, kept to run again with another value.
+
+    Compiling is most of what building the query costs, and a view's
+    queryset has the same shape on every request (``scopes``). The filter on
+    ``lookup_field`` is the WHERE clause's last term, so its value is the
+    statement's last parameter. Another value is put in by compiling that
+    one term alone: the statement is reused only when the term compiles to
+    the same SQL with one parameter; anything else (a value out of the
+    column's range, for one) goes through the whole compile again.
+    """
+
+    sql: str
+    params: tuple[Any, ...]
+    lookup: type[Lookup]
+    column: Col
+    term: str
+    model: type[models.Model]
+    columns: tuple[str, ...]
+    converters: dict[int, tuple[list[Any], Any]]
+
+    @classmethod
+    def of(cls, queryset: models.QuerySet[Any], lookup_field: str, value: Any) -> _RowStatement | None:
+        """The statement that finds ``value``, when its lookup is a plain column's; None when it cannot be reused."""
+        if not _plain_column(queryset.model, lookup_field):
+            return None
+        clone = _selecting(queryset, lookup_field, value)
+        query = clone.query
+        term = query.where.children[-1] if query.where.connector == AND and query.where.children else None
+        if not isinstance(term, Lookup) or type(term.lhs) is not Col:
+            return None
+        compiler = query.get_compiler(using=clone.db)
+        try:
+            sql, params = compiler.as_sql()
+            term_sql, term_params = compiler.compile(term)
+        except (EmptyResultSet, FullResultSet) as error:
+            raise _ValueSpecific from error  # this value's; another may compile
+        if (
+            len(term_params) != 1
+            or term_sql.count("%s") != 1
+            or not params
+            or params[-1] != term_params[0]
+            or sql.rfind(term_sql) < 0
+            or sql.rfind(term_sql) + term_sql.index("%s") != sql.rfind("%s")
+        ):
+            return None
+        select, klass_info = compiler.select, compiler.klass_info
+        if klass_info is None or compiler.annotation_col_map or len(klass_info["select_fields"]) != len(select):
+            return None
+        return cls(
+            sql=sql,
+            params=tuple(params[:-1]),
+            lookup=type(term),
+            column=term.lhs,
+            term=term_sql,
+            model=klass_info["model"],
+            columns=tuple(column.target.attname for column, *_ in select),
+            converters=compiler.get_converters([column for column, *_ in select]),
+        )
+
+    def rows(self, queryset: models.QuerySet[Any], value: Any) -> list[models.Model] | None:
+        """The rows whose value is ``value``; None when this statement cannot say (compile the query instead)."""
+        if value is None:
+            return None
+        term = self.lookup(self.column, value)  # prepares the value: raises on one the field cannot hold
+        using = queryset.db
+        try:
+            term_sql, term_params = queryset.query.get_compiler(using=using).compile(term)
+        except EmptyResultSet:
+            return []
+        if term_sql != self.term or len(term_params) != 1:
+            return None
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, (*self.params, *term_params))
+            fetched = cursor.fetchall()
+        found = []
+        for row in fetched:
+            values = list(row)
+            for position, (functions, expression) in self.converters.items():
+                for convert in functions:
+                    values[position] = convert(values[position], expression, connection)
+            found.append(self.model.from_db(using, self.columns, values))
+        return found
+
+
+def _plain_column(model: type[models.Model], lookup_field: str) -> bool:
+    """Whether ``lookup_field`` names a column of ``model`` itself, with no relation or transform to follow."""
+    try:
+        field = model._meta.pk if lookup_field == "pk" else model._meta.get_field(lookup_field)
+    except FieldDoesNotExist:
+        return False
+    # A child's primary key is its parent link: a relation, but one column of the row itself.
+    return bool(getattr(field, "concrete", False)) and (getattr(field, "primary_key", False) or not field.is_relation)
 
 
 def row_selection(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:

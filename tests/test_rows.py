@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from django.db.models import Count, Q
+from django.db.models.sql.compiler import SQLCompiler
 from model_bakery import baker
 
+from conditional_api import rows
 from conditional_api.rows import find_state_row, query_fingerprint, row_selection, state_queryset
-from tests.testapp.models import Post, Writer
+from tests.testapp.models import PinnedNote, Post, Writer
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +59,73 @@ def test_find_state_row_loads_only_the_state_columns_and_keeps_the_scope():
 def test_a_value_the_field_cannot_hold_finds_nothing(value):
     baker.make(Post)
     assert find_state_row(state_queryset(Post.objects.all(), FIELDS), "pk", value) is None
+
+
+# -- a statement compiled once per shape, run again with each value -------------------
+
+SHAPES = {
+    **QUERYSETS,
+    "inherited": lambda: PinnedNote.objects.all(),
+    "inherited, filtered on the parent's column": lambda: PinnedNote.objects.filter(text="t").exclude(key="k0"),
+}
+INHERITED_FIELDS = ("version", "updated_at", "last_modified")
+
+
+def slow(queryset, lookup_field, value):
+    """What the whole compile finds: the reference the reused statement must agree with."""
+    try:
+        return list(rows._selecting(queryset, lookup_field, value))
+    except (ValueError, TypeError, OverflowError):
+        return []
+
+
+def loaded(row):
+    return None if row is None else (type(row), row.pk, {n: row.__dict__[n] for n in row.__dict__ if n != "_state"})
+
+
+@pytest.mark.parametrize("make", SHAPES.values(), ids=SHAPES.keys())
+def test_the_reused_statement_finds_what_the_whole_compile_finds(make):
+    writer = baker.make(Writer, name="Grace")
+    posts = [baker.make(Post, writer=writer, published=n % 2 == 0, title=f"t{n}") for n in range(4)]
+    notes = [baker.make(PinnedNote, key=f"k{n}", text="t") for n in range(3)]
+    fields = INHERITED_FIELDS if make().model is PinnedNote else FIELDS
+    values = [*(p.pk for p in posts), *(n.pk for n in notes), str(posts[1].pk), 10**6, 2**70, -(2**70)]
+    values += ["abc", "", "1.5"]
+    for value in values:
+        queryset = state_queryset(make(), fields)
+        expected = slow(queryset, "pk", value)
+        found = find_state_row(queryset, "pk", value)
+        assert loaded(found) == loaded(expected[0] if expected else None), value
+
+
+def test_a_shape_seen_before_is_not_compiled_again(django_assert_num_queries):
+    shown, other = baker.make(Post, published=True, _quantity=2)
+    hidden = baker.make(Post, published=False)
+    find_state_row(state_queryset(Post.objects.filter(published=True), FIELDS), "pk", shown.pk)
+    with mock.patch.object(SQLCompiler, "as_sql", autospec=True, side_effect=SQLCompiler.as_sql) as compiled:
+        with django_assert_num_queries(1):
+            found = find_state_row(state_queryset(Post.objects.filter(published=True), FIELDS), "pk", other.pk)
+        assert find_state_row(state_queryset(Post.objects.filter(published=True), FIELDS), "pk", hidden.pk) is None
+    assert compiled.call_count == 0
+    assert (found.pk, found.version) == (other.pk, other.version)
+
+
+def test_a_value_first_seen_out_of_range_does_not_stop_the_reuse():
+    post = baker.make(Post)
+    queryset = state_queryset(Post.objects.filter(title__startswith=""), FIELDS)
+    assert find_state_row(queryset, "pk", 2**70) is None
+    find_state_row(queryset, "pk", post.pk)
+    with mock.patch.object(SQLCompiler, "as_sql", autospec=True, side_effect=SQLCompiler.as_sql) as compiled:
+        assert find_state_row(queryset, "pk", post.pk).pk == post.pk
+    assert compiled.call_count == 0
+
+
+def test_several_rows_raise_from_the_reused_statement_too():
+    baker.make(Post, title="same", _quantity=2)
+    queryset = state_queryset(Post.objects.all(), FIELDS)
+    for _ in range(2):
+        with pytest.raises(Post.MultipleObjectsReturned):
+            find_state_row(queryset, "title", "same")
 
 
 def test_several_rows_raise_as_get_does():
