@@ -59,8 +59,13 @@ class _Unknown(Exception):
     """A part of the query whose effect on the rows this module cannot describe."""
 
 
-def scope_key(queryset: models.QuerySet[Any]) -> Hashable | None:
-    """A key equal for two querysets exactly when they compile to one statement; None for a shape it does not know."""
+def scope_key(queryset: models.QuerySet[Any], *, ordered: bool = False) -> Hashable | None:
+    """A key equal for two querysets exactly when they compile to one statement; None for a shape it does not know.
+
+    ``ordered``: the queryset may be ordered by field names (a list's
+    selection, whose order is part of what it says); otherwise any ordering
+    is a shape it does not know.
+    """
     query = queryset.query
     if (
         query.combinator
@@ -71,13 +76,21 @@ def scope_key(queryset: models.QuerySet[Any]) -> Hashable | None:
         or query.group_by is not None
         or query.distinct_fields
         or query.select_related is not False
-        or query.order_by
+        or (query.order_by and not (ordered and all(type(name) is str for name in query.order_by)))
         or query.extra_order_by
+        or query.explain_info is not None
     ):
         return None
     try:
         return (
             queryset.db,
+            tuple(query.order_by),
+            query.standard_ordering,
+            query.alias_cols,  # type: ignore[attr-defined]  # not in the stubs
+            query.subquery,
+            (query.select_for_update, query.select_for_update_nowait, query.select_for_update_skip_locked),
+            query.select_for_no_key_update,
+            tuple(query.select_for_update_of),
             query.model,
             query.default_ordering,
             query.distinct,

@@ -28,6 +28,7 @@ from .counting import is_counted
 from .fields import LastModifiedField
 from .models import claim_state
 from .rows import from_validator_cache, query_fingerprint, row_selection
+from .scopes import remembered, scope_key
 from .surrogates import row_keys, table_keys
 from .tables import tables_read
 from .validators import (
@@ -227,7 +228,9 @@ class CollectionStrategy(ValidatorStrategy):
     ) -> Current:
         if queryset is None:
             raise ImproperlyConfigured(f"The {self.name!r} strategy needs a model or queryset to read.")
-        fingerprint = query_fingerprint(row_selection(queryset))
+        selection = row_selection(queryset)
+        key = scope_key(selection, ordered=True)
+        fingerprint = remembered(None if key is None else (key, "fingerprint"), lambda: query_fingerprint(selection))
         tables = tables_read(queryset, fingerprint[0])
         if tables is None or not all(self.applies_to(model) for model in tables):
             return UNKNOWN_UNTIL_RENDERED

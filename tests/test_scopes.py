@@ -17,7 +17,7 @@ from django.test import Client
 from model_bakery import baker
 
 from conditional_api import scopes
-from conditional_api.rows import query_fingerprint, state_queryset
+from conditional_api.rows import query_fingerprint, row_selection, state_queryset
 from tests.testapp.models import Label, Note, Post
 
 Build = Callable[[], QuerySet[Any]]
@@ -63,6 +63,28 @@ def test_querysets_that_compile_differently_have_different_keys(db, name, first,
     assert query_fingerprint(one) != query_fingerprint(other)  # the case is a real difference
     assert scopes.scope_key(one) is not None and scopes.scope_key(other) is not None
     assert scopes.scope_key(one) != scopes.scope_key(other)
+
+
+ORDERED: list[tuple[str, Build, Build]] = [
+    ("direction", lambda: Post.objects.order_by("id"), lambda: Post.objects.order_by("-id")),
+    ("field", lambda: Post.objects.order_by("id"), lambda: Post.objects.order_by("title", "id")),
+    ("reversed", lambda: Post.objects.order_by("id"), lambda: Post.objects.order_by("id").reverse()),
+    ("distinct", lambda: Post.objects.order_by("id"), lambda: Post.objects.order_by("id").distinct()),
+    ("across a join", lambda: Post.objects.order_by("id"), lambda: Post.objects.order_by("writer__name", "id")),
+]
+
+
+@pytest.mark.parametrize("name, first, second", ORDERED, ids=[case[0] for case in ORDERED])
+def test_a_lists_selection_keeps_its_order_in_its_key(db, name, first, second):
+    one, other = row_selection(first()), row_selection(second())
+    assert query_fingerprint(one) != query_fingerprint(other)
+    assert scopes.scope_key(one, ordered=True) is not None and scopes.scope_key(other, ordered=True) is not None
+    assert scopes.scope_key(one, ordered=True) != scopes.scope_key(other, ordered=True)
+
+
+def test_an_ordering_it_cannot_read_has_no_key(db):
+    assert scopes.scope_key(row_selection(Post.objects.order_by(F("title").desc())), ordered=True) is None
+    assert scopes.scope_key(row_selection(Post.objects.order_by("id"))) is None  # a detail is never ordered
 
 
 SAME: list[tuple[str, Build]] = [
