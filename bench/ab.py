@@ -74,8 +74,6 @@ def measure(rounds: int) -> dict[str, float]:
     environs = {}
     for case, pattern in cases.items():
         for key in {*FLOORS, *FLOORS.values()}:
-            if case != "detail" and key.endswith("-cache"):
-                continue  # the validator cache serves details only
             path = pattern.format(key)
             etag = (
                 '"any"'

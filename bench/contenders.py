@@ -277,9 +277,8 @@ CONTENDERS: list[Contender] = [
         "conditional_api (DRF mixins) + validator cache",
         ArticleViewSet,
         basename="article-cached",
-        lists=False,
-        about="The same viewset with cache_validators on (bench/settings.py), in local memory: a detail 304 "
-        "with no query. Details only: lists do not use the cache.",
+        about="The same viewset with cache_validators on (bench/settings.py), in local memory: a detail or list "
+        "304 with no query.",
     ),
     Contender(
         "drf-floor",
@@ -332,10 +331,10 @@ CONTENDERS: list[Contender] = [
         "conditional_api @conditional + validator cache",
         "plain",
         detail_view=plain_article_detail,
-        list_view=plain_floor,
-        lists=False,
+        list_view=plain(conditional(PLAIN_LIST_ROWS, strategy="collection")(plain_list_body)),
         detail_name="plain-article-cached-detail",
-        about="The same decorated view with cache_validators on (bench/settings.py), in local memory. Details only.",
+        list_name="plain-article-cached-list",
+        about="The same decorated views with cache_validators on (bench/settings.py), in local memory.",
     ),
     Contender(
         "plain-floor",

@@ -36,6 +36,8 @@ CONDITIONAL_API = {
     "VIEWS": {
         **{name: example_views[name] for name in ("article-detail", "article-list", "plain-article-detail")},
         "article-cached-detail": {**example_views["article-detail"], "cache_validators": True},
+        "article-cached-list": {**example_views["article-list"], "cache_validators": True},
         "plain-article-cached-detail": {**example_views["plain-article-detail"], "cache_validators": True},
+        "plain-article-cached-list": {"cache_validators": True},
     },
 }
