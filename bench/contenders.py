@@ -35,7 +35,7 @@ from conditional_api import conditional
 from example_project.blog.models import Article
 from example_project.blog.pagination import PageNumberPagination
 from example_project.blog.representations import article_representation
-from example_project.blog.views import ArticleViewSet, plain_article_detail
+from example_project.blog.views import ArticleViewSet, plain_article_detail, shown_articles
 
 __all__ = ["CONTENDERS", "Contender"]
 
@@ -133,6 +133,7 @@ class DrfArticleViewSet(viewsets.ModelViewSet):
     authentication_classes = ArticleViewSet.authentication_classes
     permission_classes = ArticleViewSet.permission_classes
     pagination_class = ArticleViewSet.pagination_class
+    queryset = ArticleViewSet.queryset
     get_queryset = ArticleViewSet.get_queryset
 
 
@@ -174,7 +175,7 @@ def plain_list_body(request: HttpRequest) -> JsonResponse:
     ``previous``, ``results``; ``page`` and ``page_size`` up to 100), so the
     plain contenders do the same work as the DRF ones.
     """
-    articles = Article.objects.filter(published=True).select_related("author").prefetch_related("tags").order_by("id")
+    articles = shown_articles().filter(published=True).order_by("id")
     try:
         size = min(
             int(request.GET.get("page_size", PageNumberPagination.page_size)), PageNumberPagination.max_page_size

@@ -220,3 +220,20 @@ def test_a_refused_write_costs_the_same_on_either_route(
 def test_what_a_200_costs_on_each_route(api_client, article, url, queries, django_assert_num_queries):
     with django_assert_num_queries(queries):
         assert api_client.get(url.format(article=article.pk)).status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/api/articles/", "/api/articles/{article}/", "/plain/articles/{article}/"])
+def test_a_page_loads_no_bookkeeping_column_of_its_authors_and_tags(seeded, api_client, url):
+    """They are shown nowhere: left in the database, and never fetched one row at a time either."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    article = Article.objects.filter(published=True, tags__isnull=False).first()
+    with CaptureQueriesContext(connection) as page:
+        assert api_client.get(url.format(article=article.pk)).status_code == 200
+    related = [f'"{Author._meta.db_table}"', f'"{Tag._meta.db_table}"']
+    for query in page.captured_queries:
+        for table in related:
+            for column in ("version", "updated_at", "last_modified"):
+                assert f'{table}."{column}"' not in query["sql"]
+    assert len(page.captured_queries) <= 5
