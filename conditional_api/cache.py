@@ -92,10 +92,11 @@ __all__ = [
     "ENTRY_SECONDS",
     "GENERATION_SECONDS",
     "CachedLookup",
+    "caching",
     "find_row",
     "invalidate",
-    "lists_cached",
     "lookup",
+    "reads_cached",
     "table_state",
 ]
 
@@ -344,23 +345,27 @@ def find_row(queryset: models.QuerySet[Any], lookup_field: str, value: Any, *, c
     return row
 
 
-#: Whether the collection being read may take its counts from the cache: set by the flow of a view that opts in.
-_lists_cached: ContextVar[bool] = ContextVar("conditional_api_lists_cached", default=False)
+#: Whether the validator being read may come from the cache: set by the flow of a view that opts in.
+_reads_cached: ContextVar[bool] = ContextVar("conditional_api_reads_cached", default=False)
 
 
 @contextmanager
-def lists_cached(allowed: bool) -> Iterator[None]:
-    """While a collection's validator is read: whether it may come from the cache (``cache_validators``, GET/HEAD)."""
-    token = _lists_cached.set(allowed)
+def reads_cached(allowed: bool) -> Iterator[None]:
+    """While a strategy reads a validator: whether it may come from the cache (``cache_validators``, GET/HEAD).
+
+    A strategy asks :func:`caching` when it reads, and keeps the answer for
+    the confirmation it reads again after the view (``Current.reread``).
+    """
+    token = _reads_cached.set(allowed)
     try:
         yield
     finally:
-        _lists_cached.reset(token)
+        _reads_cached.reset(token)
 
 
-def caching_lists() -> bool:
-    """Whether the collection read now may take its counts from the cache (see :func:`lists_cached`)."""
-    return _lists_cached.get()
+def caching() -> bool:
+    """Whether the validator read now may come from the cache (see :func:`reads_cached`)."""
+    return _reads_cached.get()
 
 
 def table_state(tables: Iterable[type[models.Model]], using: str, *, cached: bool) -> tuple[TableState, bool | None]:

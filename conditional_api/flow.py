@@ -36,7 +36,7 @@ from django.db import models, transaction
 from django.http import HttpRequest
 
 from . import verification
-from .cache import lists_cached
+from .cache import reads_cached
 from .conf import ViewOptions, api_settings
 from .preconditions import SAFE_METHODS, WRITE_GUARDS, Decision, Outcome, evaluate, has_preconditions
 from .signals import decision_made, stale_validator
@@ -110,14 +110,15 @@ class Flow:
         self, queryset: models.QuerySet[Any] | None, lookup: RowLookup | None, extra: Iterable[Any] = ()
     ) -> Current:
         """What the resource is now, as the strategy picks: the row ``lookup`` names, or the collection."""
-        with lists_cached(self.safe and self.options.cache_validators):
+        with reads_cached(self.safe and self.options.cache_validators):
             return self.strategy.read(queryset, lookup, self.variant, self.release, extra)
 
     def read_row(self, lookup: RowLookup) -> Current:
-        return self.strategy.read_row(lookup, self.variant, self.release)
+        with reads_cached(self.safe and self.options.cache_validators):
+            return self.strategy.read_row(lookup, self.variant, self.release)
 
     def read_collection(self, queryset: models.QuerySet[Any], extra: Iterable[Any] = ()) -> Current:
-        with lists_cached(self.safe and self.options.cache_validators):
+        with reads_cached(self.safe and self.options.cache_validators):
             return self.strategy.read_collection(queryset, self.variant, self.release, extra)
 
     def needs_read(self) -> bool:

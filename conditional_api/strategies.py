@@ -21,13 +21,13 @@ from typing import Any, ClassVar
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models, router
 
-from .cache import caching_lists, table_state
+from .cache import caching, find_row, table_state
 from .changes import TableState, forget_inserted
 from .conf import api_settings
 from .counting import is_counted
 from .fields import LastModifiedField
 from .models import claim_state
-from .rows import from_validator_cache, query_fingerprint, row_selection
+from .rows import from_validator_cache, query_fingerprint, row_selection, state_queryset
 from .scopes import remembered, scope_key
 from .surrogates import row_keys, table_keys
 from .tables import tables_read
@@ -121,11 +121,15 @@ class ModelStrategy(ValidatorStrategy):
         validator = self.validator(row, variant, release)
         model = type(row)
         using = router.db_for_write(model, instance=row)
+        # A read that may come from the validator cache is confirmed through it (outside transactions).
+        cached = caching()
 
         def reread() -> Validator | None:
             # A fresh instance: the row in hand may be the one a serializer rendered.
-            rows = model._base_manager.db_manager(row._state.db or using).filter(pk=row.pk)
-            fresh = rows.only(*self.state_fields(model)).first()
+            rows = state_queryset(
+                model._base_manager.db_manager(row._state.db or using).all(), self.state_fields(model)
+            )
+            fresh = find_row(rows, "pk", row.pk, cached=cached)
             return None if fresh is None else self.validator(fresh, variant, release)
 
         return Current(
@@ -235,7 +239,7 @@ class CollectionStrategy(ValidatorStrategy):
         if tables is None or not all(self.applies_to(model) for model in tables):
             return UNKNOWN_UNTIL_RENDERED
         extra = tuple(extra)
-        cached = caching_lists()
+        cached = caching()
         hits: list[bool | None] = []
 
         def read() -> Validator:

@@ -125,22 +125,45 @@ def test_a_cached_304_runs_no_query(cached, client, post, view, django_assert_nu
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
 
 
-def test_a_drf_get_without_preconditions_leaves_the_cache_alone(cached, client, post, django_assert_num_queries):
-    """It cannot use a validator before the view: DRF's own queries, nothing asked of the cache or filled."""
+def test_a_drf_get_without_preconditions_reads_no_validator_before_the_view(
+    cached, client, post, django_assert_num_queries
+):
+    """It could not use one: DRF's own queries, then the confirmation of the row they rendered (from the cache)."""
     url = f"/test/posts/{post.pk}/"
-    with CaptureQueriesContext(connection) as plain:
+    with CaptureQueriesContext(connection) as cold:
         etag = client.get(url).headers["ETag"]
     with override_settings(CONDITIONAL_API={**_views_without_cache(), "CACHE": "validators"}):
         with CaptureQueriesContext(connection) as uncached:
             client.get(url)
-    assert len(plain.captured_queries) == len(uncached.captured_queries)
-    caches["validators"].get_many = None  # asked: TypeError, a 500
-    assert client.get(url).status_code == 200
-    del caches["validators"].get_many
-    with django_assert_num_queries(1):  # the first revalidation fills the entry
+    assert len(cold.captured_queries) == len(uncached.captured_queries)
+    assert len(_validator_reads(cold.captured_queries)) == 1  # the confirmation, after the body
+    with django_assert_num_queries(1):  # the first revalidation fills the view's own entry
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     with django_assert_num_queries(0):
         assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+def _validator_reads(queries: list[dict]) -> list[str]:
+    """The statements that read a post's validator columns alone (the body's own statements read its title)."""
+    return [q["sql"] for q in queries if '"testapp_post"."version"' in q["sql"] and '"title"' not in q["sql"]]
+
+
+@pytest.mark.parametrize("view", URLS)
+def test_a_cached_detail_200_confirms_its_validator_through_the_cache(cached, client, post, view):
+    """Read before the body and confirmed after it: both from the cache once warm, so only the view's queries run."""
+    url = view.format(pk=post.pk)
+    etag = revalidated(client, url)
+    client.get(url)  # the confirmation's own entry
+    with CaptureQueriesContext(connection) as warm:
+        response = client.get(url)
+    assert (response.status_code, response.headers["ETag"]) == (200, etag)
+    assert _validator_reads(warm.captured_queries) == []
+    with override_settings(CONDITIONAL_API={**_views_without_cache(), "CACHE": "validators"}):
+        with CaptureQueriesContext(connection) as uncached:
+            assert client.get(url).headers["ETag"] == etag
+    reads = _validator_reads(uncached.captured_queries)
+    assert reads
+    assert len(warm.captured_queries) == len(uncached.captured_queries) - len(reads)
 
 
 @pytest.mark.parametrize("view", URLS)
@@ -572,6 +595,7 @@ def _views_without_cache() -> dict:
         **conditional["VIEWS"],
         "post-list": {"strategy": "collection"},
         "post-detail": {**CACHED_VIEWS["post-detail"], "cache_validators": False},
+        "plain-post-detail": {**CACHED_VIEWS["plain-post-detail"], "cache_validators": False},
     }
     return conditional
 
