@@ -210,7 +210,10 @@ def forget_inserted(model: type[models.Model], pk: Any, using: str) -> None:
     What was read may be served (a response built inside the transaction),
     so the row's next write must not keep the date that response carries.
     """
-    for marker in _markers(connections[using], _own_label(model)):
+    connection = connections[using]
+    if not connection.run_on_commit:  # no write queued a marker: nothing was inserted here
+        return
+    for marker in _markers(connection, _own_label(model)):
         marker.inserted.discard(pk)
 
 
