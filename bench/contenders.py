@@ -134,6 +134,7 @@ class DrfArticleViewSet(viewsets.ModelViewSet):
     permission_classes = ArticleViewSet.permission_classes
     pagination_class = ArticleViewSet.pagination_class
     queryset = ArticleViewSet.queryset
+    published = ArticleViewSet.published
     get_queryset = ArticleViewSet.get_queryset
 
 
