@@ -4,20 +4,27 @@ Django's INSERT carries one value per row and column, and a bumped
 column's value is an SQL expression: the database clock, and for
 ``last_modified`` a look-up of the table's ``LastModifiedFloor``. Django
 resolves and compiles that expression for every row, and the database
-parses it for every row; for a bulk insert that is nearly all of its cost.
+parses it for every row; for a bulk insert that was most of its cost.
 A bumped field's insert value does not depend on the row
 (``BumpedField.bump_value`` sees none), so a bulk insert selects the rows'
 own values and adds the bumped ones once::
 
     INSERT INTO t (title, ..., version, updated_at, last_modified)
-    SELECT *, 1, <now>, <first write time> FROM UNNEST(...)                    -- PostgreSQL
-    SELECT *, 1, <now>, <first write time> FROM (VALUES (...), ...) WHERE true  -- SQLite
+    SELECT *, 1, <now>, <first write time> FROM UNNEST(...) WHERE true                  -- PostgreSQL
+    SELECT *, 1, <now>, <first write time> FROM (VALUES (...), ...) AS rows WHERE true  -- SQLite
 
-Every row gets what it got with its own copy of the expression: the clock
-is the statement's on both databases (PostgreSQL's ``STATEMENT_TIMESTAMP()``;
-SQLite fixes ``'now'`` for the step that writes all the rows), and the
-floor is read once, in the statement's snapshot. ``ON CONFLICT`` and
-``RETURNING`` follow the rows as they do after ``VALUES``.
+(PostgreSQL takes the VALUES form, its values cast to their columns'
+types, where Django does not unnest a column.) Every row gets what it got
+with its own copy of the expression: the clock is the statement's on both
+databases (PostgreSQL's ``STATEMENT_TIMESTAMP()``; SQLite fixes ``'now'``
+for the step that writes all the rows), and the floor is read once, in the
+statement's snapshot. ``ON CONFLICT`` and ``RETURNING`` follow the rows as
+they do after ``VALUES``.
+
+Built on Django's insert compiler (5.2), private parts included:
+``prepare_value()``, ``assemble_as_sql()`` and PostgreSQL's ``InsertUnnest``.
+An insert of one row, or of rows with no column but the bumped ones, is
+left to Django as it is.
 """
 
 from __future__ import annotations
