@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils.http import http_date
 from model_bakery import baker
 
@@ -27,6 +31,13 @@ pytestmark = pytest.mark.django_db
 def _held(moment: datetime) -> str:
     """The If-Modified-Since a client sends for ``moment``: its whole second."""
     return http_date(int(moment.timestamp()))
+
+
+def _recreate_in_bulk(pk: int, key: str, text: Any = "new", **options: Any) -> Note:
+    """Re-create the row in a bulk insert of several rows, first among them."""
+    rows = [Note(pk=pk, key=key, text=text), *(Note(pk=pk + i, key=f"{key}-{i}", text=text) for i in (1, 2))]
+    Note.objects.bulk_create(rows, **options)
+    return Note.objects.get(pk=pk)
 
 
 RECREATIONS: dict[str, tuple[type[Note], str, Callable[[int, str], Note]]] = {
@@ -45,6 +56,20 @@ RECREATIONS: dict[str, tuple[type[Note], str, Callable[[int, str], Note]]] = {
         "/test/notes/{pk}/",
         lambda pk, key: Note.objects.bulk_create([Note(pk=pk, key=key, text="new")])[0],
     ),
+    # Several rows: the insert's values are computed once for the whole statement.
+    **{
+        f"{name}, several rows": (Note, "/test/notes/{pk}/", partial(_recreate_in_bulk, **options))
+        for name, options in {
+            "bulk_create": {},
+            "bulk_create(ignore_conflicts)": {"ignore_conflicts": True},
+            "bulk_create(update_conflicts)": {
+                "update_conflicts": True,
+                "unique_fields": ["key"],
+                "update_fields": ["text"],
+            },
+            "bulk_create, an expression among the values": {"text": Lower(Value("NEW"))},
+        }.items()
+    },
     "a child row (its date is in the parent's table)": (
         PinnedNote,
         "/test/notes/{pk}/",

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core import checks
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from model_bakery import baker
 
+from conditional_api.changes import inserted_in_open_transaction, read_changes
+from conditional_api.clock import DatabaseNow, LastModifiedFloor
 from conditional_api.models import VersionedQuerySet, claim_state
 from tests.conftest import write_behind_the_orm
-from tests.testapp.models import Note, PlainManaged
+from tests.testapp.models import Book, Note, PlainManaged, Shelf
 
 pytestmark = pytest.mark.django_db
 
@@ -208,8 +214,6 @@ def test_saving_a_partly_loaded_instance_bumps(load):
 
 
 def test_setting_updated_at_explicitly_still_bumps_the_version():
-    from django.utils import timezone
-
     note = Note.objects.create(key="a")
     Note.objects.filter(pk=note.pk).update(text="changed", updated_at=timezone.now())
     assert stored(note)[0] == 2
@@ -304,3 +308,103 @@ def test_a_row_linked_in_a_later_transaction_takes_a_later_date():
     before = Post.objects.values_list("last_modified", flat=True).get(pk=post.pk)
     Post.labels.through.objects.bulk_create([Post.labels.through(post=post, label=Label.objects.create(name="l"))])
     assert Post.objects.values_list("last_modified", flat=True).get(pk=post.pk) > before
+
+
+# -- bulk_create: one statement per batch, the bumped values once per statement ------
+
+#: The shapes of rows a bulk insert writes: PostgreSQL unnests plain values and
+#: lists the others in VALUES; pks given take Django's other insert.
+BULK_ROWS: dict[str, Callable[[int], Note]] = {
+    "plain values": lambda i: Note(key=f"k{i}", text="t"),
+    "an expression among the values": lambda i: Note(key=f"k{i}", text=Lower(Value("T"))),
+    "their own pks": lambda i: Note(pk=10_000 + i, key=f"k{i}"),
+}
+
+BULK_INSERTS: dict[str, Callable[[list[Note], int], list[Note]]] = {
+    "bulk_create": lambda notes, batch: Note.objects.bulk_create(notes, batch_size=batch),
+    "bulk_create(ignore_conflicts)": lambda notes, batch: Note.objects.bulk_create(
+        notes, batch_size=batch, ignore_conflicts=True
+    ),
+    "bulk_create(update_conflicts)": lambda notes, batch: Note.objects.bulk_create(
+        notes, batch_size=batch, update_conflicts=True, unique_fields=["key"], update_fields=["text"]
+    ),
+}
+
+
+#: The same writes of rows that a parent shows (Shelf shows its books).
+BOOK_INSERTS: dict[str, Callable[[list[Any], int], list[Any]]] = {
+    "bulk_create": lambda books, batch: Book.objects.bulk_create(books, batch_size=batch),
+    "bulk_create(ignore_conflicts)": lambda books, batch: Book.objects.bulk_create(
+        books, batch_size=batch, ignore_conflicts=True
+    ),
+    "bulk_create(update_conflicts)": lambda books, batch: Book.objects.bulk_create(
+        [Book(pk=10_000 + i, title=book.title, shelf=book.shelf) for i, book in enumerate(books)],
+        batch_size=batch,
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["title"],
+    ),
+}
+
+
+def stored_version(row: Any) -> int:
+    return type(row).objects.values_list("version", flat=True).get(pk=row.pk)
+
+
+def database_clock() -> datetime:
+    """The database's time now, read as the bumps read it."""
+    return ContentType.objects.annotate(now=DatabaseNow()).values_list("now", flat=True)[:1].get()
+
+
+# Each insert its own transaction: the table's change count is bumped once per transaction.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("rows", BULK_ROWS.values(), ids=BULK_ROWS.keys())
+@pytest.mark.parametrize("insert", BULK_INSERTS.values(), ids=BULK_INSERTS.keys())
+def test_a_bulk_insert_runs_one_statement_per_batch_whatever_its_rows(insert, rows):
+    insert([rows(i) for i in range(1000, 1002)], 10)  # the table's change counter row, made once
+    statements = {}
+    for count, start in ((20, 0), (200, 100)):
+        with CaptureQueriesContext(connection) as queries:
+            insert([rows(i) for i in range(start, start + count)], 10)
+        statements[count] = [query["sql"] for query in queries]
+        inserts = [sql for sql in statements[count] if sql.startswith("INSERT") and '"testapp_note"' in sql]
+        assert len(inserts) == count // 10
+        # The clock and the floor once per statement, not once per row.
+        assert all(sql.count(LastModifiedFloor._meta.db_table) == 1 for sql in inserts)
+    assert len(statements[200]) - len(statements[20]) == 200 // 10 - 20 // 10
+
+
+# An upsert bumps the rows its conflict finds after the insert, its new rows among them (see bulk_create).
+@pytest.mark.parametrize("rows", BULK_ROWS.values(), ids=BULK_ROWS.keys())
+@pytest.mark.parametrize("insert", ["bulk_create", "bulk_create(ignore_conflicts)"])
+def test_a_bulk_insert_starts_every_row_at_version_one_with_the_database_clock(insert, rows, monkeypatch):
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2001, 1, 1, tzinfo=UTC))  # an app server's skewed clock
+    before = database_clock()
+    notes = BULK_INSERTS[insert]([rows(i) for i in range(25)], 10)
+    after = database_clock()
+    saved = {pk: rest for pk, *rest in Note.objects.values_list("pk", "version", "updated_at", "last_modified")}
+    assert len(saved) == 25
+    assert {version for version, _, _ in saved.values()} == {1}
+    assert all(before <= updated_at <= after for _, updated_at, _ in saved.values())
+    # No row was ever deleted from the table: last_modified is the insert's clock.
+    assert all(last_modified == updated_at for _, updated_at, last_modified in saved.values())
+    assert len({updated_at for _, updated_at, _ in saved.values()}) <= 3  # one clock per statement
+    assert [note.version for note in notes] == [1] * 25
+    if connection.features.can_return_rows_from_bulk_insert and insert == "bulk_create":
+        assert {note.pk: [note.version, note.updated_at, note.last_modified] for note in notes} == saved
+
+
+# Each write its own transaction: the change count grows when one commits.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("insert", BOOK_INSERTS)
+def test_a_bulk_insert_counts_its_table_and_bumps_what_shows_its_rows(insert):
+    shelf = Shelf.objects.create()
+    changes, shelf_version = read_changes(Book), stored_version(shelf)
+    books = [Book(title=f"b{i}", shelf=shelf) for i in range(5)]
+    with transaction.atomic():
+        BOOK_INSERTS[insert](books, 2)
+        if insert == "bulk_create":  # the others may name rows that were there already
+            assert inserted_in_open_transaction(Book, "default") == {book.pk for book in books}
+    assert Book.objects.filter(shelf=shelf).count() == 5
+    assert read_changes(Book) > changes
+    assert stored_version(shelf) > shelf_version
