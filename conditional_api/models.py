@@ -51,7 +51,6 @@ from .fields import (
     bumped_attnames,
     unread_bumps,
 )
-from .inserts import StampedInsertQuery
 
 __all__ = [
     "BumpedField",
@@ -259,40 +258,6 @@ class VersionedQuerySet(models.QuerySet[_M]):
         return created
 
     bulk_create.alters_data = True  # type: ignore[attr-defined]
-
-    #: Set while bulk_create() inserts: its statements compute the bumped values once each.
-    _stamping_once = False
-
-    def _batched_insert(self, *args: Any, **kwargs: Any) -> Any:
-        # Private API: bulk_create() inserts each batch through it, and only bulk_create() does.
-        self._stamping_once = True
-        try:
-            return super()._batched_insert(*args, **kwargs)  # type: ignore[misc]
-        finally:
-            self._stamping_once = False
-
-    def _insert(
-        self,
-        objs: list[models.Model],
-        fields: list[Any],
-        returning_fields: list[Any] | None = None,
-        raw: bool = False,
-        using: str | None = None,
-        on_conflict: Any = None,
-        update_fields: list[Any] | None = None,
-        unique_fields: list[Any] | None = None,
-    ) -> Any:
-        """Django's ``_insert()`` (private API, as of Django 5.2), with the bumped values once per statement in bulk."""
-        if not self._stamping_once:
-            return super()._insert(  # type: ignore[misc]
-                objs, fields, returning_fields, raw, using, on_conflict, update_fields, unique_fields
-            )
-        self._for_write = True
-        query = StampedInsertQuery(
-            self.model, on_conflict=on_conflict, update_fields=update_fields, unique_fields=unique_fields
-        )
-        query.insert_values(fields, objs, raw=raw)
-        return query.get_compiler(using=using or self.db).execute_sql(returning_fields)
 
     def _conflict_fields(self, unique_fields: Collection[str] | None) -> list[Any]:
         """The fields an upsert's conflict is on: ``unique_fields``, or the primary key when none are named."""
