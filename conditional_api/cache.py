@@ -15,8 +15,12 @@ not found are never cached: the query answers the 404.
 
 Only a query that reads the row alone is cached: its own table, and the
 tables of the parents whose primary key it shares (multi-table
-inheritance), with filters on their columns; and only when those tables are
-versioned, since only their writes move generations. A query that joins another
+inheritance), with filters that compare their columns with constant values
+(``scopes.scope_key`` describes them); and only when those tables are
+versioned, since only their writes move generations. A filter whose truth
+moves without a write (``Now()``, a function, another column through
+``F()``) is read from the database every time: nothing would move the
+entry when the clock takes the row out of the scope. A query that joins another
 table (``owner__groups__user=request.user``), reads other rows through a
 subquery (``Exists``, ``__in``, ``exclude()`` across a relation), or holds
 SQL the package cannot read (``extra()``, ``RawSQL``) answers from the
@@ -269,7 +273,10 @@ def lookup(queryset: models.QuerySet[Any], lookup_field: str, pk: Any) -> Cached
         pk = model._meta.pk.to_python(pk)
     except ValidationError:
         return _MISS
-    digest = remembered(scope_key(queryset), lambda: _scope_digest(queryset, chain))
+    key = scope_key(queryset)
+    if key is None:
+        return _MISS  # a filter that is not a column against a constant (Now(), F(), a function): see above
+    digest = remembered(key, lambda: _scope_digest(queryset, chain))
     if digest is None:
         return _MISS
     label = chain[0]._meta.label
