@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models, router
+from django.db.models.functions import Now, Random
+from django.db.models.sql import Query
 
 from .cache import caching, find_row, table_state
 from .changes import TableState, forget_inserted
@@ -187,6 +189,42 @@ class ContentStrategy(ValidatorStrategy):
     name = "content"
 
 
+def _fingerprint(queryset: models.QuerySet[Any]) -> tuple[tuple[str, ...], bool]:
+    """What the list's rows are: its row selection's SQL, then each filtered prefetch's; and whether they move alone.
+
+    A ``Prefetch(queryset=...)`` chooses which related rows the body shows,
+    so its filters are part of what the ETag names (the selection's SQL
+    comes first: ``tables_read()`` reads it). "Move alone": some part reads
+    the clock or chance (``Now()``, ``order_by("?")``), so the rows change
+    with no write any count could see.
+    """
+    selection = row_selection(queryset)
+    key = scope_key(selection, ordered=True)
+    fingerprint, moves_alone = remembered(
+        None if key is None else (key, "selection"),
+        lambda: (query_fingerprint(selection), _moves_alone(selection.query)),
+    )
+    for lookup in queryset._prefetch_related_lookups:  # type: ignore[attr-defined]  # no public reader
+        inner = getattr(lookup, "queryset", None)
+        if inner is not None:
+            shown, moves = _fingerprint(inner)
+            fingerprint = (*fingerprint, f"prefetch {lookup.prefetch_to}", *shown)
+            moves_alone = moves_alone or moves
+    return fingerprint, moves_alone
+
+
+def _moves_alone(node: Any) -> bool:
+    """Whether a query or expression reads the clock or chance: a result that changes with no write."""
+    if isinstance(node, (Now, Random)):
+        return True
+    if isinstance(node, Query):
+        parts = [node.where, *node.annotations.values(), *node.order_by]
+        return "?" in node.order_by or any(_moves_alone(part) for part in parts if not isinstance(part, str))
+    if not hasattr(node, "get_source_expressions"):
+        return False
+    return any(_moves_alone(child) for child in node.get_source_expressions() if child is not None)
+
+
 class CollectionStrategy(ValidatorStrategy):
     """A strong ETag for a list, from the change counts of every table its query reads.
 
@@ -232,9 +270,9 @@ class CollectionStrategy(ValidatorStrategy):
     ) -> Current:
         if queryset is None:
             raise ImproperlyConfigured(f"The {self.name!r} strategy needs a model or queryset to read.")
-        selection = row_selection(queryset)
-        key = scope_key(selection, ordered=True)
-        fingerprint = remembered(None if key is None else (key, "fingerprint"), lambda: query_fingerprint(selection))
+        fingerprint, moves_alone = _fingerprint(queryset)
+        if moves_alone:
+            return UNKNOWN_UNTIL_RENDERED  # no count follows the clock or chance: the bytes decide
         tables = tables_read(queryset, fingerprint[0])
         if tables is None or not all(self.applies_to(model) for model in tables):
             return UNKNOWN_UNTIL_RENDERED

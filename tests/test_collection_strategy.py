@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models.functions import Now
 from model_bakery import baker
 from rest_framework.test import APIClient
 
+from conditional_api.strategies import CollectionStrategy
+from conditional_api.validators import UNKNOWN_UNTIL_RENDERED, Variant
 from tests.testapp import views as testapp_views
 from tests.testapp.api import PostSerializer
 from tests.testapp.models import Label, Note, Post, Writer
@@ -187,3 +191,41 @@ def test_the_decorator_list_etag_names_the_host_its_links_would_name(client):
     assert (
         client.get("/test/notes/").headers["ETag"] != client.get("/test/notes/", HTTP_HOST="localhost").headers["ETag"]
     )
+
+
+# -- rows that change with no write: only the content can validate them ---------------
+
+MOVING_ALONE = {
+    "filtered by the clock": lambda: Post.objects.filter(updated_at__gt=Now()).order_by("id"),
+    "annotated with the clock": lambda: Post.objects.annotate(now=Now()).order_by("id"),
+    "in random order": lambda: Post.objects.order_by("?"),
+    "a subquery by the clock": lambda: Post.objects.filter(
+        Exists(Label.objects.filter(posts=OuterRef("pk"), updated_at__lt=Now()))
+    ),
+    "a prefetch by the clock": lambda: Post.objects.order_by("id").prefetch_related(
+        Prefetch("labels", queryset=Label.objects.filter(updated_at__lt=Now()))
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("make", MOVING_ALONE.values(), ids=MOVING_ALONE.keys())
+def test_a_list_whose_rows_move_with_the_clock_or_chance_is_validated_by_its_content(make):
+    assert CollectionStrategy().read_collection(make(), Variant(), "r1") is UNKNOWN_UNTIL_RENDERED
+    steady = CollectionStrategy().read_collection(Post.objects.order_by("id"), Variant(), "r1")
+    assert steady.validator is not None
+
+
+@pytest.mark.django_db
+def test_a_filtered_prefetch_is_part_of_the_lists_etag():
+    def labelled(name: str):
+        return Post.objects.order_by("id").prefetch_related(
+            Prefetch("labels", queryset=Label.objects.filter(name=name))
+        )
+
+    def etag(queryset) -> str:
+        return CollectionStrategy().read_collection(queryset, Variant(), "r1").validator.etag
+
+    assert etag(labelled("a")) != etag(labelled("b"))
+    assert etag(labelled("a")) == etag(labelled("a"))
+    assert etag(labelled("a")) != etag(Post.objects.order_by("id").prefetch_related("labels"))
