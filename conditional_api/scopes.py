@@ -132,16 +132,26 @@ def _node_key(node: Any) -> Hashable:
 
 
 def _value_key(value: Any) -> Hashable:
-    """The value with its type: ``1``, ``True`` and ``1.0`` are equal in Python, not in every column."""
+    """The value with its type, and as it is written where ``==`` says less than SQL does.
+
+    ``1``, ``True`` and ``1.0`` are equal in Python, not in every column. Nor
+    are values of one type that ``==`` identifies but whose parameter is
+    written otherwise: ``Decimal("1.0")`` and ``Decimal("1")``, ``-0.0`` and
+    ``0.0``; the two readings of a repeated local time (``fold``), one
+    instant at two offsets. A lookup that does not prepare its value
+    (``contains``, ``iexact``) writes ``str(value)`` into its pattern, which
+    ``repr`` (and, for a time of day, its offset) determines. A set's items
+    are written in the order it iterates, which equal sets need not share.
+    """
     kind = type(value)
+    if kind is datetime.datetime or kind is datetime.time:
+        return (kind, repr(value), value.utcoffset())
+    if kind is float or kind is decimal.Decimal:
+        return (kind, repr(value))  # also hashable for Decimal("sNaN"), which hash() refuses
     if kind in _PLAIN:
-        if kind is datetime.datetime:
-            return (kind, value, value.tzinfo)
         return (kind, value)
-    if kind in (list, tuple):
+    if kind in (list, tuple, set, frozenset):
         return (kind, tuple(_value_key(item) for item in value))
-    if kind in (set, frozenset):
-        return (frozenset, frozenset(_value_key(item) for item in value))
     raise _Unknown
 
 
