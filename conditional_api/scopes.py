@@ -12,7 +12,8 @@ equal queryset is compiled once per process.
 
 Exact by construction: two queries with equal keys compile to the same
 statement, because everything the compiler reads to build it is in the
-key or is the same for every query with that key. What it does not know
+key (the active time zone too, which date transforms name) or is the same
+for every query with that key. What it does not know
 (an annotation, an expression on either side of a filter, ``extra()``, a
 subquery, a filtered relation) makes the key None, never a guess.
 """
@@ -31,6 +32,7 @@ from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
 from django.db.models.sql.datastructures import BaseTable, Join
 from django.db.models.sql.where import NothingNode, WhereNode
+from django.utils import timezone
 
 __all__ = ["remembered", "scope_key"]
 
@@ -84,6 +86,8 @@ def scope_key(queryset: models.QuerySet[Any], *, ordered: bool = False) -> Hasha
     try:
         return (
             queryset.db,
+            # Read by the compiler, not the query: date transforms in an ordering or values() name it.
+            timezone.get_current_timezone_name(),
             tuple(query.order_by),
             query.standard_ordering,
             query.alias_cols,  # type: ignore[attr-defined]  # not in the stubs

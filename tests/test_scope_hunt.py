@@ -297,6 +297,26 @@ def test_values_equal_in_python_but_written_differently_have_different_keys(firs
     assert scopes.scope_key(one) != scopes.scope_key(other)
 
 
+#: Querysets whose SQL names the active time zone: date transforms in an ordering or in values().
+ZONED: dict[str, Build] = {
+    "ordered by an hour": lambda: Post.objects.order_by("updated_at__hour", "id"),
+    "values of a date": lambda: Post.objects.values("updated_at__date"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ZONED)
+def test_the_active_time_zone_is_in_the_key_of_a_statement_that_names_it(name):
+    """Per-user time zones (``timezone.activate()``) change what a date transform compiles to."""
+    keyed = {}
+    for zone in (datetime.UTC, PARIS):
+        with timezone.override(zone):
+            keyed[zone] = list(_keyed(ZONED[name]))
+    for (how, utc_key, utc_sql), (_, paris_key, paris_sql) in zip(keyed[datetime.UTC], keyed[PARIS], strict=True):
+        assert utc_key is not None, how
+        assert utc_key != paris_key or utc_sql == paris_sql, how
+
+
 # -- what a collision would cost: a scope answering for another -----------------------
 
 
@@ -331,6 +351,17 @@ def test_lists_whose_values_are_equal_in_python_keep_their_own_fingerprints():
         return current.validator.etag if current.validator else None
 
     assert etag(FIRST_0230) != etag(SECOND_0230)
+
+
+@pytest.mark.django_db
+def test_a_list_of_dates_in_the_users_time_zone_has_an_etag_per_zone():
+    baker.make(Post, writer=baker.make(Writer))
+    dates = Post.objects.order_by("id").values("id", "updated_at__date")
+    etags = set()
+    for zone in (datetime.UTC, PARIS):
+        with timezone.override(zone):
+            etags.add(CollectionStrategy().read_collection(dates, Variant(), "r1").validator.etag)
+    assert len(etags) == 2
 
 
 # -- through HTTP: per-user scopes with the validator cache ---------------------------
