@@ -13,6 +13,7 @@ validator cache: no user is answered with another's row or list.
 from __future__ import annotations
 
 import datetime
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -25,6 +26,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.cache import caches
 from django.db.models import CharField, FilteredRelation, IntegerField, Lookup, Q, QuerySet, TextChoices
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 from django.db.models.sql.where import WhereNode
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -85,11 +87,14 @@ class NotEqual(Lookup):
 
 @pytest.fixture
 def registered_lookup() -> Iterator[None]:
+    """``hunt_ne``, a lookup, and ``hunt_lower``, a transform, on every text field while the test runs."""
     CharField.register_lookup(NotEqual)
+    CharField.register_lookup(Lower, "hunt_lower")
     try:
         yield
     finally:
         CharField._unregister_lookup(NotEqual)  # type: ignore[attr-defined]
+        CharField._unregister_lookup(Lower, "hunt_lower")  # type: ignore[attr-defined]
 
 
 class KeptWhere(WhereNode):
@@ -162,6 +167,8 @@ CATALOGUE: dict[str, Build] = {
     "contains a UTC time": lambda: Note.objects.filter(text__contains=datetime.time(12, tzinfo=datetime.UTC)),
     "contains that time at +02": lambda: Note.objects.filter(text__contains=datetime.time(14, tzinfo=PLUS_TWO)),
     "contains a naive time": lambda: Note.objects.filter(text__contains=datetime.time(12)),
+    "contains a naive 02:30": lambda: Note.objects.filter(text__contains=FIRST_0230.replace(tzinfo=None)),
+    "contains the other naive 02:30": lambda: Note.objects.filter(text__contains=SECOND_0230.replace(tzinfo=None)),
     "contains the first 02:30": lambda: Note.objects.filter(text__contains=FIRST_0230),
     "contains the second 02:30": lambda: Note.objects.filter(text__contains=SECOND_0230),
     "since the first 02:30": lambda: Note.objects.filter(updated_at__gte=FIRST_0230),
@@ -259,6 +266,7 @@ def test_querysets_with_equal_keys_compile_to_equal_statements():
 def test_a_registered_lookup_is_keyed_by_its_value_as_written(registered_lookup):
     assert _collisions(REGISTERED) == []
     assert scopes.scope_key(REGISTERED["a registered lookup"]()) is not None
+    assert scopes.scope_key(Post.objects.filter(title__hunt_lower="a")) is None  # a transform: not a column
 
 
 @pytest.mark.django_db
@@ -273,6 +281,93 @@ def test_each_queryset_built_twice_has_one_key(name):
 )
 def test_what_the_key_cannot_describe_has_none(name):
     assert {key for _, key, _ in _keyed(CATALOGUE[name])} == {None}
+
+
+#: What the sweep below draws from: filterable paths per model, lookups, values equal and unequal in Python.
+SWEEP_PATHS: dict[type[Any], tuple[str, ...]] = {
+    Post: ("title", "body", "version", "published", "updated_at", "writer", "writer__name", "labels__name", "id"),
+    Note: ("key", "text", "owner", "owner__username", "owner__groups__name", "updated_at", "pinnednote__pinned_by"),
+    PinnedNote: ("key", "text", "pinned_by", "owner__username", "note_ptr", "reminders__text"),
+    Ticket: ("slug", "reference", "amount", "data", "closed", "id"),
+    GoldMedal: ("code", "metal", "carats", "medal_ptr"),
+}
+SWEEP_LOOKUPS = ("", "__iexact", "__contains", "__in", "__gt", "__isnull", "__range", "__startswith", "__regex")
+SWEEP_VALUES: tuple[Any, ...] = (
+    *(1, 1.0, True, False, 0, 0.0, -0.0, Decimal("1"), Decimal("1.0"), Decimal("1E+1"), Decimal("10")),
+    *("1", "a", "A", " a", "", b"a", None, 2**63, -(2**63) - 1, uuid.UUID(int=1)),
+    *(FIRST_0230, SECOND_0230, FIRST_0230.astimezone(datetime.UTC), FIRST_0230.astimezone(PLUS_TWO)),
+    *(datetime.date(2026, 1, 1), datetime.time(1), datetime.timedelta(1), datetime.timedelta(hours=24)),
+    *([1, 2], (1, 2), [2, 1], {1, 9}, {9, 1}, frozenset({1, 9}), [1, 1], [True, 1], [1.0]),
+)
+
+
+def _drawn(rng: random.Random) -> QuerySet[Any]:
+    """A queryset of filters, negations, ORs, ordering and the like, drawn from the sweep's parts."""
+    model = rng.choice(list(SWEEP_PATHS))
+    paths = SWEEP_PATHS[model]
+    queryset = model._default_manager.all()
+    for _ in range(rng.randint(1, 2)):
+        lookup = rng.choice(paths) + rng.choice(SWEEP_LOOKUPS)
+        value = rng.choice(SWEEP_VALUES)
+        if lookup.endswith("__isnull"):
+            value = rng.choice([True, False])
+        elif lookup.endswith("__range"):
+            value = (rng.choice(SWEEP_VALUES), rng.choice(SWEEP_VALUES))
+        condition = Q(**{lookup: value})
+        how = rng.randrange(4)
+        if how == 1:
+            condition = ~condition
+        elif how == 2:
+            condition |= Q(**{rng.choice(paths): rng.choice(SWEEP_VALUES[:16])})
+        queryset = queryset.exclude(condition) if how == 3 else queryset.filter(condition)
+    steps = [
+        lambda q: q.distinct(),
+        lambda q: q.order_by(rng.choice(paths), rng.choice(["-pk", "updated_at__hour", "pk", "?"])),
+        lambda q: q.reverse(),
+        lambda q: q.none(),
+        lambda q: q.values(rng.choice(paths)),
+        lambda q: q.select_for_update(),
+    ]
+    for step in steps:
+        if rng.random() < 0.1:
+            queryset = step(queryset)
+    return queryset
+
+
+def _fingerprint(queryset: QuerySet[Any]) -> tuple[str, ...]:
+    try:
+        return query_fingerprint(queryset)
+    except Exception as error:  # a statement the compiler refuses is one answer too
+        return ("raises", type(error).__name__)
+
+
+@pytest.mark.django_db
+def test_querysets_drawn_at_random_with_equal_keys_compile_alike():
+    """Seeded: the same draws on every run, many more combinations than the catalogue names."""
+    rng = random.Random(20261025)
+    seen: dict[Any, tuple[tuple[str, ...], str]] = {}
+    found = []
+    for _ in range(3000):
+        zone = rng.choice([datetime.UTC, PARIS])
+        with timezone.override(zone):
+            try:
+                queryset = _drawn(rng)
+                names = {field.name for field in queryset.model._meta.concrete_fields}
+                state = state_queryset(queryset, tuple(name for name in STATE if name in names))
+                keyed = [
+                    (scopes.scope_key(state), state),
+                    (scopes.scope_key(row_selection(queryset), ordered=True), row_selection(queryset)),
+                ]
+            except Exception:  # FieldError, ValueError, ValidationError: a draw Django refuses to build
+                continue
+            for key, built in keyed:
+                if key is not None:
+                    fingerprint = _fingerprint(built)
+                    first = seen.setdefault(key, (fingerprint, str(built.query.where)))
+                    if first[0] != fingerprint:
+                        found.append((first, fingerprint))
+    assert len(seen) > 1000  # the draws are varied enough to be worth it
+    assert found == []
 
 
 #: Pairs whose values are equal in Python but are written differently in the statement.
