@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any, Final, TypeVar
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
@@ -86,8 +87,7 @@ def scope_key(queryset: models.QuerySet[Any], *, ordered: bool = False) -> Hasha
     try:
         return (
             queryset.db,
-            # Read by the compiler, not the query: date transforms in an ordering or values() name it.
-            timezone.get_current_timezone_name(),
+            timezone.get_current_timezone_name() if _may_name_time_zone(query) else None,
             tuple(query.order_by),
             query.standard_ordering,
             query.alias_cols,  # type: ignore[attr-defined]  # not in the stubs
@@ -106,6 +106,34 @@ def scope_key(queryset: models.QuerySet[Any], *, ordered: bool = False) -> Hasha
         )
     except _Unknown:
         return None
+
+
+def _may_name_time_zone(query: Any) -> bool:
+    """Whether the statement may name the active time zone, which the compiler reads, not the query.
+
+    A date transform does (``updated_at__date``). The key is None for one in
+    a filter, so only the names the statement is ordered by (the query's, or
+    the model's ``Meta.ordering``) or selects (``values()``) can hold one:
+    a path, or a relation ordered by its own model's ordering. Reading the
+    zone costs more than the rest of a key, so names of plain columns skip it.
+    """
+    names = [*query.order_by, *query.values_select]
+    if query.default_ordering and not query.order_by:
+        names.extend(query.get_meta().ordering)
+    return not all(_names_a_column(query.get_meta(), name) for name in names)
+
+
+def _names_a_column(opts: Any, name: Any) -> bool:
+    if type(name) is not str:
+        return False
+    name = name.removeprefix("-")
+    if name in ("?", "pk"):
+        return True
+    try:
+        field = opts.get_field(name)
+    except FieldDoesNotExist:
+        return False  # a path (writer__name, updated_at__date) or a name only the compiler resolves
+    return not field.is_relation
 
 
 def _table_key(alias: str, table: Any, refcount: int) -> Hashable:

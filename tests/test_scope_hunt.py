@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -446,6 +447,29 @@ def test_lists_whose_values_are_equal_in_python_keep_their_own_fingerprints():
         return current.validator.etag if current.validator else None
 
     assert etag(FIRST_0230) != etag(SECOND_0230)
+
+
+@pytest.mark.django_db
+def test_the_zone_is_read_only_for_a_statement_that_may_name_it():
+    """Reading it costs more than the rest of a key: plain columns skip it, paths and relations do not."""
+    skipping = [
+        state_queryset(Post.objects.filter(published=True, writer__name="Ada"), STATE),
+        Post.objects.order_by("-id", "title", "?"),
+        Post.objects.values("title", "pk"),
+    ]
+    reading = [
+        Post.objects.order_by("writer"),  # ordered by the writer's own ordering
+        Post.objects.order_by("updated_at__hour"),
+        Post.objects.values("updated_at__date"),
+        Permission.objects.all(),  # Meta.ordering across a relation
+    ]
+    with mock.patch.object(timezone, "get_current_timezone_name", wraps=timezone.get_current_timezone_name) as read:
+        for queryset in skipping:
+            assert scopes.scope_key(queryset, ordered=True) is not None
+        assert read.call_count == 0
+        for queryset in reading:
+            assert scopes.scope_key(queryset, ordered=True) is not None
+        assert read.call_count == len(reading)
 
 
 @pytest.mark.django_db
