@@ -5,17 +5,18 @@ queryset, so that a scoped queryset stays scoped. Compiling costs more than
 the rest of a cache hit; but the queryset of one view for one kind of user
 is the same on every request. :func:`scope_key` describes the parts of a
 ``Query`` that decide which rows it finds (the model, the tables and joins,
-and every filter with its values, by type and value) for the shapes it
-knows; for any other shape it answers None and the caller compiles.
+and every filter with its values, by type and as the statement writes them)
+for the shapes it knows; for any other shape it answers None and the caller
+compiles.
 :func:`remembered` keeps what the compiled query said under that key, so an
 equal queryset is compiled once per process.
 
 Exact by construction: two queries with equal keys compile to the same
 statement, because everything the compiler reads to build it is in the
 key (the active time zone too, which date transforms name) or is the same
-for every query with that key. What it does not know
-(an annotation, an expression on either side of a filter, ``extra()``, a
-subquery, a filtered relation) makes the key None, never a guess.
+for every query with that key. What it does not know (an annotation, an
+expression on either side of a filter, ``extra()``, a subquery, a filtered
+relation) makes the key None, never a guess.
 """
 
 from __future__ import annotations
