@@ -145,7 +145,8 @@ class _RowStatement:
     @classmethod
     def of(cls, queryset: models.QuerySet[Any], lookup_field: str, value: Any) -> _RowStatement | None:
         """The statement that finds ``value``, when its lookup is a plain column's; None when it cannot be reused."""
-        if not _plain_column(queryset.model, lookup_field):
+        if not _plain_column(queryset.model, lookup_field) or queryset.query.select_for_update:
+            # A locking read is compiled each time: the compiler refuses it outside a transaction.
             return None
         clone = _selecting(queryset, lookup_field, value)
         query = clone.query
@@ -185,7 +186,11 @@ class _RowStatement:
         """The rows whose value is ``value``; None when this statement cannot say (compile the query instead)."""
         if value is None:
             return None
-        term = self.lookup(self.column, value)  # prepares the value: raises on one the field cannot hold
+        # Built as the whole compile builds it (prepared: raises on a value the field cannot hold), and
+        # reused only as the same lookup: one that prepares to None is written IS NULL there, not = NULL.
+        term = queryset.query.build_lookup(["exact"], self.column, value)
+        if type(term) is not self.lookup:
+            return None
         using = queryset.db
         try:
             term_sql, term_params = queryset.query.get_compiler(using=using).compile(term)

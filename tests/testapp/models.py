@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from typing import ClassVar
+import uuid
+from decimal import Decimal
+from typing import Any, ClassVar
 
 from django.db import models
 
-from conditional_api.models import VersionedModel
+from conditional_api.models import VersionedManager, VersionedModel
 
 
 class Note(VersionedModel):
@@ -181,3 +183,55 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reporter_id} at {self.desk_id}"
+
+
+class MissingIsNullField(models.CharField):  # type: ignore[type-arg]  # the stubs' CharField is generic
+    """A reference that may be missing, stored as NULL: an empty one is no reference, as ``None`` is."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        return super().get_prep_value(value) or None
+
+
+class OpenTicketManager(VersionedManager["Ticket"]):
+    """The default manager: closed tickets are hidden everywhere it is used."""
+
+    def get_queryset(self) -> models.QuerySet[Ticket]:
+        return super().get_queryset().filter(closed=False)
+
+
+class Ticket(VersionedModel):
+    """A UUID primary key, a nullable unique reference, decimal and JSON columns, and a filtering default manager."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(unique=True)
+    reference = MissingIsNullField(max_length=20, null=True, blank=True, unique=True)
+    amount = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    data = models.JSONField(default=dict)
+    closed = models.BooleanField(default=False)
+
+    objects: ClassVar[OpenTicketManager] = OpenTicketManager()
+    every = VersionedManager["Ticket"]()
+
+
+class Badge(VersionedModel):
+    """A primary key the application chooses: text."""
+
+    code = models.CharField(primary_key=True, max_length=20)
+
+
+class Lot(VersionedModel):
+    """A decimal primary key: one row has many spellings ("1.5", "1.50")."""
+
+    number = models.DecimalField(primary_key=True, max_digits=6, decimal_places=2)
+
+
+class Medal(Badge):
+    """A child whose parent link is a text key."""
+
+    metal = models.CharField(max_length=20, default="")
+
+
+class GoldMedal(Medal):
+    """The third table of a multi-table inheritance chain."""
+
+    carats = models.IntegerField(default=0)
