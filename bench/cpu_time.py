@@ -10,10 +10,19 @@ not saturated means the figure is held down by something else. Reading
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ProcessTimes", "machine_busy_seconds", "parse_busy", "parse_stat", "process_seconds", "tree_seconds"]
+__all__ = [
+    "ProcessTimes",
+    "machine_busy_seconds",
+    "parse_busy",
+    "parse_stat",
+    "process_seconds",
+    "selected_seconds",
+    "tree_seconds",
+]
 
 PROC = Path("/proc")
 #: The unit of the times in /proc/<pid>/stat.
@@ -76,6 +85,24 @@ def tree_seconds(pid: int) -> float:
         raise ProcessLookupError(pid)
     live = (read_times(child) for child in children(pid))
     ticks = times.own + times.reaped_children + sum(child.own for child in live if child is not None)
+    return ticks / CLOCK_TICKS
+
+
+def command_line(pid: int) -> str:
+    """``pid``'s command line, words joined by spaces (a PostgreSQL backend's is its title); "" if gone."""
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def selected_seconds(select: Callable[[str], bool]) -> float:
+    """CPU seconds used so far by the live processes whose command line ``select`` accepts."""
+    ticks = 0
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and select(command_line(int(entry.name))):
+            times = read_times(int(entry.name))
+            ticks += times.own if times is not None else 0
     return ticks / CLOCK_TICKS
 
 

@@ -39,17 +39,18 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 
 from bench.__main__ import cpu_model, load, package_version, postgres_problem
-from bench.cpu_time import tree_seconds
+from bench.cpu_time import selected_seconds, tree_seconds
 from bench.load_cases import Case, Plan, Row, cases, default_connections, default_workers, split_cores
 from bench.load_report import render, write
-from bench.wrk import run_window, wrk_command
+from bench.wrk import Meter, run_window, wrk_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/load"
@@ -253,15 +254,31 @@ def case_command(case: Case, base: str, etag: str, plan: Plan, seconds: int) -> 
     return wrk_command(f"{base}{case.path}", headers, seconds, plan.connections, plan.threads, plan.generator_cores)
 
 
-def measure(case: Case, base: str, server_pid: int, plan: Plan, cache_url: str) -> Row:
-    """One case: checked, warmed up, then measured, with the server's CPU time read around the window."""
+def store_process(command: str, database: str) -> bool:
+    """Whether ``command`` is a PostgreSQL backend of ``database`` or a Redis server: the server's stores.
+
+    A backend's command line is its title, ``postgres: [cluster: ]user
+    database host(port) activity``; backends of other databases and
+    PostgreSQL's own background processes are someone else's load.
+    """
+    words = command.split()
+    if not words:
+        return False
+    if words[0] == "postgres:":
+        return database in words[1:]
+    return Path(words[0]).name == "redis-server"
+
+
+def measure(case: Case, base: str, meters: tuple[Meter, Meter], plan: Plan, cache_url: str) -> Row:
+    """One case: checked, warmed up, then measured, with the server's and the stores' CPU time read around it."""
     etag = checked_etag(case, base)
     if case.cached and case.conditional:
         require_cache_entry(cache_url)
     try:
-        run_window(case_command(case, base, etag, plan, plan.warmup), plan.warmup, case.status, lambda: 0.0)
+        warmup = case_command(case, base, etag, plan, plan.warmup)
+        run_window(warmup, plan.warmup, case.status, lambda: 0.0, lambda: 0.0)
         command = case_command(case, base, etag, plan, plan.duration)
-        window = run_window(command, plan.duration, case.status, lambda: tree_seconds(server_pid))
+        window = run_window(command, plan.duration, case.status, *meters)
     except (RuntimeError, ValueError) as error:
         raise LoadError(f"{case.label}: {error}") from error
     return Row(case, window)
@@ -271,11 +288,14 @@ def measure_all(plan: Plan, database_url: str, cache_url: str) -> list[Row]:
     """Every case, on one server without the validator cache and then on one with it."""
     from bench.data import DETAIL_ARTICLE  # imports the models: only after django.setup()
 
+    database = unquote(urlsplit(database_url).path.lstrip("/"))
+    store_cpu = partial(selected_seconds, partial(store_process, database=database))
     everything, rows = cases(DETAIL_ARTICLE), []
     for cached in dict.fromkeys(case.cached for case in everything):
         with serving(database_url, cache_url if cached else "", plan) as (base, server_pid):
+            meters = (partial(tree_seconds, server_pid), store_cpu)
             for case in (case for case in everything if case.cached == cached):
-                rows.append(measure(case, base, server_pid, plan, cache_url))
+                rows.append(measure(case, base, meters, plan, cache_url))
                 print(progress(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -284,8 +304,8 @@ def progress(row: Row) -> str:
     result, window = row.window.result, row.window
     return (
         f"  {row.case.label}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-        f"{result.requests:,} requests, {result.failures} failures, wrk CPU {window.generator_share:.0%}, "
-        f"server CPU {window.server_share:.0%}, other CPU {window.other_share:.0%}"
+        f"{result.requests:,} requests, {result.failures} failures; CPU: wrk {window.generator_share:.0%}, "
+        f"server {window.server_share:.0%}, stores {window.store_share:.0%}, other {window.other_share:.0%}"
     )
 
 

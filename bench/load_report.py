@@ -37,8 +37,8 @@ def times(value: float) -> str:
 
 
 def results_table(rows: Sequence[Row]) -> list[str]:
-    header = ["case", "GET", "requests", "failures", "req/s", "vs 200", "p50 ms", "p99 ms", "wrk CPU", "server CPU"]
-    header.append("other CPU")
+    header = ["case", "GET", "requests", "failures", "req/s", "vs 200", "p50 ms", "p99 ms"]
+    header += ["wrk CPU", "server CPU", "stores CPU", "other CPU"]
     cells = []
     for row in rows:
         result, ratio = row.window.result, against_200(row, rows)
@@ -54,6 +54,7 @@ def results_table(rows: Sequence[Row]) -> list[str]:
                 f"{result.p99_ms:.1f}",
                 f"{row.window.generator_share:.0%}",
                 f"{row.window.server_share:.0%}",
+                f"{row.window.store_share:.0%}",
                 f"{row.window.other_share:.0%}",
             ]
         )
@@ -101,13 +102,28 @@ def setup_paragraph(plan: Plan, meta: Mapping[str, Any]) -> str:
 
 COLUMNS = (
     "*p50* and *p99* are wrk's latencies in the window, from sending a request to the end of its answer. *vs 200* "
-    "is a 304's requests per second over those of the 200 of the same URL without the cache. *wrk CPU* and *server "
-    "CPU* are the CPU time (user and system, from /proc) that wrk and gunicorn (master and workers) used in the "
-    "window, as a share of one core; *other CPU* is what the rest of the machine used meanwhile: PostgreSQL, Redis "
-    "and any other load, which would disturb the figures. The ceiling is a 404 for a path no route matches "
+    "is a 304's requests per second over those of the 200 of the same URL without the cache. The CPU columns are "
+    "CPU time (user and system, from /proc) used in the window, as a share of one core: *wrk*; *server*, gunicorn's "
+    "master and workers; *stores*, the PostgreSQL backends of the run's database and Redis; *other*, the rest of "
+    "the machine, load that has nothing to do with the run. The ceiling is a 404 for a path no route matches "
     f"(`{CEILING_PATH}`), on the server with the cache: it goes through the same WSGI server, middleware and URL "
     "resolver, and no view or query runs, so no answer of this stack can be much faster."
 )
+
+#: Other load above this share of a core, in any window, is reported under the table.
+DISTURBED = 0.10
+
+
+def disturbance_note(rows: Sequence[Row]) -> str:
+    """A warning when load from outside the run took CPU in the windows, which lowers every rate; "" if none did."""
+    shares = [row.window.other_share for row in rows]
+    if not shares or max(shares) <= DISTURBED:
+        return ""
+    return (
+        f"**Disturbed**: load from outside the run took up to {max(shares):.0%} of a core in a window "
+        f"({sum(shares) / len(shares):.0%} on average), CPU the server, wrk or the stores could not use: every "
+        "rate is lower than on an idle machine, and the ratios are less sure."
+    )
 
 
 def render(rows: Sequence[Row], plan: Plan, meta: Mapping[str, Any]) -> str:
@@ -121,7 +137,7 @@ def render(rows: Sequence[Row], plan: Plan, meta: Mapping[str, Any]) -> str:
         "",
         *results_table(rows),
         "",
-        failures_note(rows),
+        "\n\n".join(filter(None, [failures_note(rows), disturbance_note(rows)])),
         "",
         "Targets:",
         "",

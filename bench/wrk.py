@@ -103,7 +103,9 @@ class Window:
     wall_seconds: float
     generator_seconds: float
     server_seconds: float
-    #: Every process on the machine, the generator and the server included.
+    #: The database's and the cache's processes that serve the server.
+    store_seconds: float
+    #: Every process on the machine, the ones above included.
     machine_seconds: float
 
     @property
@@ -117,13 +119,25 @@ class Window:
         return self.server_seconds / self.wall_seconds
 
     @property
+    def store_share(self) -> float:
+        """The database's and the cache's CPU time as a share of one core over the window."""
+        return self.store_seconds / self.wall_seconds
+
+    @property
     def other_share(self) -> float:
-        """Everything else that ran meanwhile (the database, the cache, any other load), as a share of one core."""
-        return max(0.0, self.machine_seconds - self.generator_seconds - self.server_seconds) / self.wall_seconds
+        """Everything else that ran meanwhile, load that has nothing to do with the run, as a share of one core."""
+        ours = self.generator_seconds + self.server_seconds + self.store_seconds
+        return max(0.0, self.machine_seconds - ours) / self.wall_seconds
 
 
-def run_window(command: Sequence[str], seconds: int, expected_status: int, server_cpu: Callable[[], float]) -> Window:
-    """Run ``command`` (from :func:`wrk_command`, for ``seconds``) to its end; ``server_cpu`` read at start and exit.
+#: CPU seconds used so far by some processes: read as a window opens and as it closes.
+Meter = Callable[[], float]
+
+
+def run_window(
+    command: Sequence[str], seconds: int, expected_status: int, server_cpu: Meter, store_cpu: Meter
+) -> Window:
+    """Run ``command`` (from :func:`wrk_command`, for ``seconds``) to its end, reading the meters around it.
 
     The generator's CPU time is read once it has exited but before it is
     reaped, so that all of it is counted, threads included.
@@ -131,13 +145,15 @@ def run_window(command: Sequence[str], seconds: int, expected_status: int, serve
     with tempfile.TemporaryDirectory() as directory, tempfile.TemporaryFile() as output:
         results = Path(directory) / "results.json"
         environment = {**os.environ, "WRK_EXPECT_STATUS": str(expected_status), "WRK_RESULTS": str(results)}
-        server_before, machine_before, started = server_cpu(), machine_busy_seconds(), time.perf_counter()
+        server_before, store_before, machine_before = server_cpu(), store_cpu(), machine_busy_seconds()
+        started = time.perf_counter()
         generator = subprocess.Popen(
             command, env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
         )
         try:
             exited = wait_without_reaping(generator.pid, seconds + GRACE)
-            wall, server_after, machine_after = time.perf_counter() - started, server_cpu(), machine_busy_seconds()
+            wall = time.perf_counter() - started
+            server_after, store_after, machine_after = server_cpu(), store_cpu(), machine_busy_seconds()
             generator_seconds = process_seconds(generator.pid) if exited else 0.0
         finally:
             if generator.poll() is None:
@@ -154,6 +170,7 @@ def run_window(command: Sequence[str], seconds: int, expected_status: int, serve
             wall,
             generator_seconds,
             server_after - server_before,
+            store_after - store_before,
             machine_after - machine_before,
         )
 

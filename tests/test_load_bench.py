@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cpu_time import parse_busy, parse_stat
+from bench.cpu_time import command_line, parse_busy, parse_stat, selected_seconds
+from bench.load import store_process
 from bench.load_cases import (
     CEILING_PATH,
     Case,
@@ -50,8 +51,8 @@ def wrk_json(**changes: object) -> str:
     return json.dumps(data)
 
 
-def measured(case: Case, rps: float, generator: float = 1.2, server: float = 11.0) -> Row:
-    """``case`` at ``rps`` requests per second over a 12-second window."""
+def measured(case: Case, rps: float, other: float = 0.6) -> Row:
+    """``case`` at ``rps`` requests per second over a 12-second window, ``other`` CPU seconds used by other load."""
     result = WrkResult(
         requests=round(rps * 12),
         seconds=12.0,
@@ -62,12 +63,13 @@ def measured(case: Case, rps: float, generator: float = 1.2, server: float = 11.
         socket_errors={"connect": 0, "read": 0, "write": 0, "timeout": 0},
         unexpected={},
     )
-    return Row(case, Window(result, 12.0, generator, server, generator + server + 3.0))
+    generator, server, stores = 1.2, 11.0, 2.4
+    return Row(case, Window(result, 12.0, generator, server, stores, generator + server + stores + other))
 
 
-def by_label(rps: dict[str, float]) -> list[Row]:
+def by_label(rps: dict[str, float], other: float = 0.6) -> list[Row]:
     everything = {case.label: case for case in cases(DETAIL)}
-    return [measured(everything[label], value) for label, value in rps.items()]
+    return [measured(everything[label], value, other) for label, value in rps.items()]
 
 
 # -- the cases ----------------------------------------------------------------------
@@ -197,11 +199,36 @@ def test_the_machine_is_busy_in_user_nice_system_irq_and_softirq_time_only() -> 
     assert parse_busy(stat) == 1000 + 20 + 300 + 4 + 6
 
 
-def test_the_shares_are_of_one_core_over_the_window_and_the_rest_is_what_neither_used() -> None:
+def test_the_shares_are_of_one_core_over_the_window_and_the_rest_is_what_none_of_the_run_used() -> None:
     window = Window(parse_results(wrk_json()), wall_seconds=10.0, generator_seconds=2.0, server_seconds=9.0,
-                    machine_seconds=14.0)  # fmt: skip
+                    store_seconds=4.0, machine_seconds=18.0)  # fmt: skip
 
-    assert (window.generator_share, window.server_share, window.other_share) == (0.2, 0.9, 0.3)
+    shares = (window.generator_share, window.server_share, window.store_share, window.other_share)
+    assert shares == pytest.approx((0.2, 0.9, 0.4, 0.3))
+
+
+def test_the_processes_are_picked_by_their_command_line() -> None:
+    here = command_line(os.getpid())
+
+    assert selected_seconds(lambda command: command == here) > 0  # this test has run on the CPU
+    assert selected_seconds(lambda command: False) == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "stores"),
+    [
+        ("postgres: 15/main: postgres load 127.0.0.1(34784) idle", True),
+        ("postgres: postgres load 127.0.0.1(34784) SELECT", True),
+        ("postgres: 15/main: postgres test_load 127.0.0.1(34790) idle", False),  # another database
+        ("postgres: 15/main: checkpointer", False),
+        ("/usr/bin/redis-server 127.0.0.1:6379", True),
+        ("redis-server *:6379", True),
+        ("/usr/bin/python -m gunicorn example_project.wsgi:application", False),
+        ("", False),
+    ],
+)
+def test_the_stores_are_the_backends_of_the_runs_database_and_redis(command: str, stores: bool) -> None:
+    assert store_process(command, "load") is stores
 
 
 # -- the verdicts -------------------------------------------------------------------
@@ -259,11 +286,19 @@ META = {"date": "today", "machine": "a machine", "versions": "versions", "minute
 def test_the_report_has_a_row_per_case_and_a_verdict_per_target() -> None:
     text = render(by_label(RATES), PLAN, META)
 
-    assert "| DRF detail 304 | `/api/articles/500/` | 10,800 | 0 | 900 | 3.00× | 5.0 | 9.0 | 10% | 92% | 25% |" in text
+    row = "| DRF detail 304 | `/api/articles/500/` | 10,800 | 0 | 900 | 3.00× | 5.0 | 9.0 | 10% | 92% | 20% | 5% |"
+    assert row in text
     assert "| DRF list, page_size=100 304: req/s vs the 200's | 17.50× | ≥ 20× | **not met** |" in text
     assert "| DRF detail 304, from Redis: time per request vs the ceiling's | 1.25× | ≤ 1.5× | met |" in text
     assert "wrk (1 thread, 6 connections) pinned to core 1; gunicorn (3 sync workers" in text
     assert "No failures" in text
+    assert "Disturbed" not in text
+
+
+def test_the_report_says_when_other_load_took_cpu_from_the_run() -> None:
+    text = render(by_label(RATES, other=3.0), PLAN, META)
+
+    assert "**Disturbed**: load from outside the run took up to 25% of a core in a window (25% on average)" in text
 
 
 def test_writing_replaces_only_what_is_between_the_markers(tmp_path: Path) -> None:
@@ -321,7 +356,7 @@ def test_the_script_counts_every_answer_with_another_status(
     cores = sorted(os.sched_getaffinity(0))
     command = wrk_command(not_found_server, {"Accept": "application/json"}, 1, 2, 1, cores)
 
-    window = run_window(command, 1, expected, lambda: 0.0)
+    window = run_window(command, 1, expected, lambda: 0.0, lambda: 0.0)
 
     result = window.result
     assert result.requests > 0
