@@ -16,12 +16,14 @@ from pathlib import Path
 
 __all__ = [
     "ProcessTimes",
+    "Snapshot",
     "machine_busy_seconds",
     "parse_busy",
     "parse_stat",
     "process_seconds",
-    "selected_seconds",
-    "tree_seconds",
+    "seconds_between",
+    "selected_snapshot",
+    "tree_snapshot",
 ]
 
 PROC = Path("/proc")
@@ -78,14 +80,31 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree_seconds(pid: int) -> float:
-    """CPU seconds used by ``pid``, its live children and the children it has reaped (one level: a server's workers)."""
+#: CPU clock ticks used so far, by process id: two of them, a window apart, give what each used in it.
+Snapshot = dict[int, int]
+
+
+def tree_snapshot(pid: int) -> Snapshot:
+    """``pid`` (with the children it has reaped: a server's replaced workers) and its live children (one level)."""
     times = read_times(pid)
     if times is None:
         raise ProcessLookupError(pid)
-    live = (read_times(child) for child in children(pid))
-    ticks = times.own + times.reaped_children + sum(child.own for child in live if child is not None)
-    return ticks / CLOCK_TICKS
+    snapshot = {pid: times.own + times.reaped_children}
+    for child in children(pid):
+        child_times = read_times(child)
+        if child_times is not None:
+            snapshot[child] = child_times.own
+    return snapshot
+
+
+def seconds_between(before: Snapshot, after: Snapshot) -> float:
+    """The CPU seconds the processes of ``after`` used since ``before``, a process new since then all of it.
+
+    A process gone in between is left out (its last moments are lost) rather
+    than subtracted: a database connection replaced in the window must not
+    make the sum shrink.
+    """
+    return sum(max(0, ticks - before.get(pid, 0)) for pid, ticks in after.items()) / CLOCK_TICKS
 
 
 def command_line(pid: int) -> str:
@@ -96,14 +115,15 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def selected_seconds(select: Callable[[str], bool]) -> float:
-    """CPU seconds used so far by the live processes whose command line ``select`` accepts."""
-    ticks = 0
+def selected_snapshot(select: Callable[[str], bool]) -> Snapshot:
+    """The live processes whose command line ``select`` accepts."""
+    snapshot = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit() and select(command_line(int(entry.name))):
             times = read_times(int(entry.name))
-            ticks += times.own if times is not None else 0
-    return ticks / CLOCK_TICKS
+            if times is not None:
+                snapshot[int(entry.name)] = times.own
+    return snapshot
 
 
 def parse_busy(stat: str) -> int:

@@ -47,7 +47,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 
 from bench.__main__ import cpu_model, load, package_version, postgres_problem
-from bench.cpu_time import selected_seconds, tree_seconds
+from bench.cpu_time import selected_snapshot, tree_snapshot
 from bench.load_cases import Case, Plan, Row, cases, default_connections, default_workers, split_cores
 from bench.load_report import render, write
 from bench.wrk import Meter, run_window, wrk_command
@@ -276,7 +276,7 @@ def measure(case: Case, base: str, meters: tuple[Meter, Meter], plan: Plan, cach
         require_cache_entry(cache_url)
     try:
         warmup = case_command(case, base, etag, plan, plan.warmup)
-        run_window(warmup, plan.warmup, case.status, lambda: 0.0, lambda: 0.0)
+        run_window(warmup, plan.warmup, case.status, dict, dict)
         command = case_command(case, base, etag, plan, plan.duration)
         window = run_window(command, plan.duration, case.status, *meters)
     except (RuntimeError, ValueError) as error:
@@ -289,11 +289,11 @@ def measure_all(plan: Plan, database_url: str, cache_url: str) -> list[Row]:
     from bench.data import DETAIL_ARTICLE  # imports the models: only after django.setup()
 
     database = unquote(urlsplit(database_url).path.lstrip("/"))
-    store_cpu = partial(selected_seconds, partial(store_process, database=database))
+    store_cpu = partial(selected_snapshot, partial(store_process, database=database))
     everything, rows = cases(DETAIL_ARTICLE), []
     for cached in dict.fromkeys(case.cached for case in everything):
         with serving(database_url, cache_url if cached else "", plan) as (base, server_pid):
-            meters = (partial(tree_seconds, server_pid), store_cpu)
+            meters = (partial(tree_snapshot, server_pid), store_cpu)
             for case in (case for case in everything if case.cached == cached):
                 rows.append(measure(case, base, meters, plan, cache_url))
                 print(progress(rows[-1]), file=sys.stderr, flush=True)

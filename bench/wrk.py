@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cpu_time import machine_busy_seconds, process_seconds
+from bench.cpu_time import Snapshot, machine_busy_seconds, process_seconds, seconds_between
 
 __all__ = ["SCRIPT", "Window", "WrkResult", "parse_results", "run_window", "wrk_command"]
 
@@ -130,8 +130,8 @@ class Window:
         return max(0.0, self.machine_seconds - ours) / self.wall_seconds
 
 
-#: CPU seconds used so far by some processes: read as a window opens and as it closes.
-Meter = Callable[[], float]
+#: The CPU time of some processes so far: read as a window opens and as it closes.
+Meter = Callable[[], Snapshot]
 
 
 def run_window(
@@ -169,8 +169,8 @@ def run_window(
             parse_results(results.read_text()),
             wall,
             generator_seconds,
-            server_after - server_before,
-            store_after - store_before,
+            seconds_between(server_before, server_after),
+            seconds_between(store_before, store_after),
             machine_after - machine_before,
         )
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.cpu_time import command_line, parse_busy, parse_stat, selected_seconds
+from bench.cpu_time import (
+    CLOCK_TICKS,
+    command_line,
+    parse_busy,
+    parse_stat,
+    seconds_between,
+    selected_snapshot,
+    tree_snapshot,
+)
 from bench.load import store_process
 from bench.load_cases import (
     CEILING_PATH,
@@ -210,8 +219,26 @@ def test_the_shares_are_of_one_core_over_the_window_and_the_rest_is_what_none_of
 def test_the_processes_are_picked_by_their_command_line() -> None:
     here = command_line(os.getpid())
 
-    assert selected_seconds(lambda command: command == here) > 0  # this test has run on the CPU
-    assert selected_seconds(lambda command: False) == 0
+    assert os.getpid() in selected_snapshot(lambda command: command == here)
+    assert selected_snapshot(lambda command: False) == {}
+
+
+def test_a_servers_snapshot_holds_its_workers() -> None:
+    worker = subprocess.Popen(["sleep", "30"])
+    try:
+        snapshot = tree_snapshot(os.getpid())
+    finally:
+        worker.kill()
+        worker.wait()
+
+    assert {os.getpid(), worker.pid} <= snapshot.keys()
+
+
+def test_a_process_counts_what_it_used_since_the_first_snapshot_or_since_it_started() -> None:
+    before = {10: 100, 11: 50, 12: 70}
+    after = {10: 130, 11: 50, 13: 20}  # 12 has gone (a replaced connection), 13 is new
+
+    assert seconds_between(before, after) == (30 + 0 + 20) / CLOCK_TICKS
 
 
 @pytest.mark.parametrize(
@@ -356,7 +383,7 @@ def test_the_script_counts_every_answer_with_another_status(
     cores = sorted(os.sched_getaffinity(0))
     command = wrk_command(not_found_server, {"Accept": "application/json"}, 1, 2, 1, cores)
 
-    window = run_window(command, 1, expected, lambda: 0.0, lambda: 0.0)
+    window = run_window(command, 1, expected, dict, dict)
 
     result = window.result
     assert result.requests > 0
