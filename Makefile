@@ -45,11 +45,13 @@ $(VENV)-bench/bin/.installed: pyproject.toml
 bench: $(VENV)-bench/bin/.installed
 	$(VENV)-bench/bin/python -m bench $(BENCH_ARGS)
 
-# `make load`: the same virtualenv, then the example under gunicorn on PostgreSQL
-# (LOAD_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/load) and Redis
-# (LOAD_CACHE_URL, default redis://127.0.0.1:6379/13), driven by locust; about
-# three minutes; the table in docs/benchmarks.md.
+# `make load`: the same virtualenv and wrk (apt-get installs it when missing), then
+# the example under gunicorn on PostgreSQL (LOAD_DATABASE_URL, default
+# postgres://postgres@127.0.0.1:5432/load) and Redis (LOAD_CACHE_URL, default
+# redis://127.0.0.1:6379/13), driven by wrk on a core of its own; about three and a
+# half minutes; the tables in docs/benchmarks.md.
 load: $(VENV)-bench/bin/.installed
+	@command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
 	$(VENV)-bench/bin/python -m bench.load $(LOAD_ARGS)
 
 clean:
